@@ -1,0 +1,122 @@
+//! The status page: rules, alerts, targets and plugins at a glance.
+//! Server-rendered and self-refreshing, so it needs no assets or scripts.
+
+use std::fmt::Write as _;
+
+use crate::engine::Shared;
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn ago(now_ms: i64, t_ms: i64) -> String {
+    if t_ms <= 0 {
+        return "never".into();
+    }
+    let s = (now_ms - t_ms).max(0) as f64 / 1000.0;
+    format!("{s:.1}s ago")
+}
+
+pub fn render(s: &Shared) -> String {
+    let now = crate::collect::scrape::now_ms();
+    let mut h = String::with_capacity(16 * 1024);
+    h.push_str(concat!(
+        "<!doctype html><html><head><meta charset=utf-8><meta http-equiv=refresh content=2>",
+        "<title>Vigil</title><style>",
+        "body{font:14px system-ui,sans-serif;margin:2em;color:#222}h1{margin:0 0 .2em}",
+        "table{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}",
+        "td,th{border-bottom:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}",
+        "th{background:#f4f4f4}.firing{color:#fff;background:#c0392b}.pending{background:#f5c542}",
+        ".ok{color:#1e8449}.err{color:#c0392b}.badge{padding:1px 6px;border-radius:3px}",
+        "code{font-size:12px}</style></head><body><h1>Vigil</h1>"
+    ));
+    let rules = s.rule_statuses();
+    let firing = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "firing").count();
+    let pending = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "pending").count();
+    let _ = write!(h, "<p>{} rules, <b>{firing} firing</b>, {pending} pending alerts</p>", rules.len());
+
+    h.push_str("<h2>Alerts</h2><table><tr><th>state</th><th>alert</th><th>labels</th><th>value</th><th>since</th><th>summary</th></tr>");
+    for r in &rules {
+        for a in &r.alerts {
+            let labels: Vec<String> = a
+                .labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "alertname")
+                .map(|(k, v)| format!("{k}=\"{v}\""))
+                .collect();
+            let _ = write!(
+                h,
+                "<tr><td><span class='badge {st}'>{st}</span></td><td>{name}</td><td><code>{labels}</code></td><td>{value}</td><td>{since}</td><td>{summary}</td></tr>",
+                st = esc(&a.state),
+                name = esc(&r.name),
+                labels = esc(&labels.join(", ")),
+                value = a.value,
+                since = ago(now, a.active_at_ms),
+                summary = esc(a.annotations.get("summary").map(String::as_str).unwrap_or("")),
+            );
+        }
+    }
+    h.push_str("</table><h2>Rules</h2><table><tr><th>rule</th><th>query</th><th>check</th><th>series</th><th>last evaluation</th><th>duration</th><th>health</th></tr>");
+    for r in &rules {
+        let health = match &r.last_error {
+            Some(e) => format!("<span class=err>error: {}</span>", esc(e)),
+            None if r.evaluations == 0 => "not evaluated yet".to_string(),
+            None => "<span class=ok>ok</span>".to_string(),
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}ms</td><td>{health}</td></tr>",
+            esc(&r.name),
+            esc(&r.query),
+            esc(&r.check),
+            r.series,
+            ago(now, r.last_evaluation_ms),
+            r.last_duration_seconds * 1000.0,
+        );
+    }
+    h.push_str("</table><h2>Targets</h2><table><tr><th>job</th><th>endpoint</th><th>health</th><th>last scrape</th><th>samples</th><th>error</th></tr>");
+    for t in s.target_statuses() {
+        let class = if t.health == "up" { "ok" } else { "err" };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td class={class}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&t.job),
+            esc(&t.url),
+            t.health,
+            ago(now, t.last_scrape_ms),
+            t.last_samples,
+            esc(t.last_error.as_deref().unwrap_or("")),
+        );
+    }
+    h.push_str("</table><h2>Plugins</h2><table><tr><th>file</th><th>name</th><th>kind</th><th>version</th><th>description</th></tr>");
+    for p in s.plugin_statuses() {
+        match &p.error {
+            None => {
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    esc(&p.file),
+                    esc(p.name.as_deref().unwrap_or("")),
+                    esc(p.kind.as_deref().unwrap_or("")),
+                    esc(p.version.as_deref().unwrap_or("")),
+                    esc(p.description.as_deref().unwrap_or("")),
+                );
+            }
+            Some(e) => {
+                let _ = write!(h, "<tr><td>{}</td><td colspan=4 class=err>{}</td></tr>", esc(&p.file), esc(e));
+            }
+        }
+    }
+    h.push_str("</table></body></html>");
+    h
+}

@@ -1,0 +1,2 @@
+pub mod exposition;
+pub mod scrape;

@@ -1,0 +1,317 @@
+//! Scraping Prometheus and OpenMetrics endpoints.
+//!
+//! Like Prometheus: the scrape timestamp is the start of the request; every
+//! target gets `up`, `scrape_duration_seconds` and `scrape_samples_scraped`;
+//! a series that vanishes from a target, or every series of a target that
+//! went down, gets a staleness marker. A cache from the raw series text to
+//! the series id means labels are parsed only for series not seen before.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::broadcast;
+
+use super::exposition::{self, Entry, Format};
+use crate::config::TargetConfig;
+use crate::store::labels::{Labels, METRIC_NAME};
+use crate::store::{SeriesId, SeriesStore, stale_nan};
+use crate::telemetry::events;
+
+/// Largest body read from a target.
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+
+/// Announces that a scrape's samples are in the store, so rules fed by it
+/// evaluate now rather than at their next tick.
+#[derive(Debug, Clone)]
+pub struct ScrapeLanded {
+    pub job: String,
+    pub at_ms: i64,
+    /// Metric names the target exposes.
+    pub names: Arc<HashSet<String>>,
+}
+
+/// What the API shows for a target.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct TargetStatus {
+    pub job: String,
+    pub url: String,
+    pub instance: String,
+    pub health: &'static str,
+    pub last_scrape_ms: i64,
+    pub last_duration_seconds: f64,
+    pub last_samples: usize,
+    pub last_error: Option<String>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The `instance` label of a target: its host and port.
+pub fn instance_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => match (u.host_str(), u.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => url.to_string(),
+        },
+        Err(_) => url.to_string(),
+    }
+}
+
+/// One target's scrape loop state.
+pub struct Scraper {
+    cfg: TargetConfig,
+    instance: String,
+    client: reqwest::Client,
+    store: Arc<SeriesStore>,
+    cache: HashMap<String, SeriesId>,
+    names: Arc<HashSet<String>>,
+    last_seen: HashSet<SeriesId>,
+    landed: broadcast::Sender<ScrapeLanded>,
+    status: Arc<Mutex<TargetStatus>>,
+    buf: Vec<(SeriesId, i64, f64)>,
+}
+
+impl Scraper {
+    pub fn new(
+        cfg: TargetConfig,
+        client: reqwest::Client,
+        store: Arc<SeriesStore>,
+        landed: broadcast::Sender<ScrapeLanded>,
+        status: Arc<Mutex<TargetStatus>>,
+    ) -> Self {
+        let instance = instance_of(&cfg.url);
+        if let Ok(mut s) = status.lock() {
+            *s = TargetStatus {
+                job: cfg.job.clone(),
+                url: cfg.url.clone(),
+                instance: instance.clone(),
+                health: "unknown",
+                ..Default::default()
+            };
+        }
+        Scraper {
+            cfg,
+            instance,
+            client,
+            store,
+            cache: HashMap::new(),
+            names: Arc::new(HashSet::new()),
+            last_seen: HashSet::new(),
+            landed,
+            status,
+            buf: Vec::new(),
+        }
+    }
+
+    /// Scrapes forever at the target's interval.
+    pub async fn run(mut self) {
+        let mut ticker = tokio::time::interval(self.cfg.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            self.scrape_once().await;
+        }
+    }
+
+    /// One scrape: fetch, parse, append, announce.
+    pub async fn scrape_once(&mut self) {
+        let started = Instant::now();
+        let t = now_ms();
+        let result = self.fetch().await;
+        self.buf.clear();
+        let outcome = match result {
+            Ok((body, format)) => self.ingest(&body, format, t),
+            Err(e) => Err(e),
+        };
+        let duration = started.elapsed();
+        let (up, samples) = match &outcome {
+            Ok(n) => (1.0, *n),
+            Err(_) => (0.0, 0),
+        };
+        if outcome.is_err() {
+            // The target is down: everything it exposed is stale now.
+            self.buf.clear();
+            for &id in &self.last_seen {
+                self.buf.push((id, t, stale_nan()));
+            }
+            self.last_seen.clear();
+        }
+        self.push_synthetic("up", up, t);
+        self.push_synthetic("scrape_duration_seconds", duration.as_secs_f64(), t);
+        self.push_synthetic("scrape_samples_scraped", samples as f64, t);
+        self.store.append(&self.buf);
+        if let Ok(mut s) = self.status.lock() {
+            s.health = if outcome.is_ok() { "up" } else { "down" };
+            s.last_scrape_ms = t;
+            s.last_duration_seconds = duration.as_secs_f64();
+            s.last_samples = samples;
+            s.last_error = outcome.as_ref().err().cloned();
+        }
+        match &outcome {
+            Ok(n) => events::ScrapeSucceeded {
+                job: &self.cfg.job,
+                url: &self.cfg.url,
+                samples: *n,
+                duration,
+            }
+            .emit(),
+            Err(e) => events::ScrapeFailed {
+                job: &self.cfg.job,
+                url: &self.cfg.url,
+                error: e,
+            }
+            .emit(),
+        }
+        let _ = self.landed.send(ScrapeLanded {
+            job: self.cfg.job.clone(),
+            at_ms: t,
+            names: self.names.clone(),
+        });
+    }
+
+    async fn fetch(&self) -> Result<(Vec<u8>, Format), String> {
+        let resp = self
+            .client
+            .get(&self.cfg.url)
+            .header(reqwest::header::ACCEPT, ACCEPT)
+            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.cfg.timeout.as_secs_f64()))
+            .timeout(self.cfg.timeout)
+            .send()
+            .await
+            .map_err(|e| describe_reqwest(&e, self.cfg.timeout))?;
+        if !resp.status().is_success() {
+            return Err(format!("server returned HTTP status {}", resp.status()));
+        }
+        if resp.content_length().is_some_and(|l| l as usize > MAX_BODY_BYTES) {
+            return Err(format!("body larger than {MAX_BODY_BYTES} bytes"));
+        }
+        let format = exposition::detect_format(
+            resp.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok()),
+        );
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| describe_reqwest(&e, self.cfg.timeout))?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(format!("body larger than {MAX_BODY_BYTES} bytes"));
+        }
+        Ok((body.to_vec(), format))
+    }
+
+    /// Parses a payload into `self.buf`; on a syntax error nothing is kept.
+    fn ingest(&mut self, body: &[u8], format: Format, t: i64) -> Result<usize, String> {
+        let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+        let mut seen = HashSet::with_capacity(self.last_seen.len());
+        let mut new_names = false;
+        let mut parser = exposition::Parser::new(text, format);
+        while let Some(entry) = parser.next() {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let Entry::Sample(s) = entry else { continue };
+            let id = match self.cache.get(s.series) {
+                Some(&id) => id,
+                None => {
+                    let labels = self.target_labels(s.series)?;
+                    if let Some(name) = labels.metric_name()
+                        && !self.names.contains(name)
+                    {
+                        new_names = true;
+                    }
+                    let id = self.store.intern(labels);
+                    self.cache.insert(s.series.to_string(), id);
+                    id
+                }
+            };
+            if !seen.insert(id) {
+                // A duplicate series in one payload: Prometheus keeps the first.
+                continue;
+            }
+            self.buf.push((id, s.timestamp_ms.unwrap_or(t), s.value));
+        }
+        let n = self.buf.len();
+        for &id in self.last_seen.difference(&seen) {
+            self.buf.push((id, t, stale_nan()));
+        }
+        self.last_seen = seen;
+        if new_names {
+            let mut names: HashSet<String> = (*self.names).clone();
+            for id in self.cache.values() {
+                if let Some(name) = self.store.labels(*id).and_then(|l| l.metric_name().map(str::to_string)) {
+                    names.insert(name);
+                }
+            }
+            self.names = Arc::new(names);
+        }
+        Ok(n)
+    }
+
+    /// The series' labels plus `job`, `instance` and the target's labels.
+    /// A scraped label that clashes with one of those is kept as
+    /// `exported_<name>`, as Prometheus does without `honor_labels`.
+    fn target_labels(&self, series: &str) -> Result<Labels, String> {
+        let (name, pairs) = exposition::parse_series(series).map_err(|e| e.to_string())?;
+        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 3 + self.cfg.labels.len());
+        let ours = |n: &str| n == "job" || n == "instance" || self.cfg.labels.contains_key(n);
+        for (k, v) in pairs {
+            if ours(&k) {
+                out.push((format!("exported_{k}"), v));
+            } else {
+                out.push((k, v));
+            }
+        }
+        out.push((METRIC_NAME.to_string(), name));
+        out.push(("job".into(), self.cfg.job.clone()));
+        out.push(("instance".into(), self.instance.clone()));
+        for (k, v) in &self.cfg.labels {
+            out.push((k.clone(), v.clone()));
+        }
+        Ok(Labels::new(out))
+    }
+
+    fn push_synthetic(&mut self, name: &str, value: f64, t: i64) {
+        let key = format!("\u{0}{name}");
+        let id = match self.cache.get(&key) {
+            Some(&id) => id,
+            None => {
+                let mut pairs = vec![
+                    (METRIC_NAME.to_string(), name.to_string()),
+                    ("job".to_string(), self.cfg.job.clone()),
+                    ("instance".to_string(), self.instance.clone()),
+                ];
+                pairs.extend(self.cfg.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+                let id = self.store.intern(Labels::new(pairs));
+                self.cache.insert(key, id);
+                let mut names: HashSet<String> = (*self.names).clone();
+                names.insert(name.to_string());
+                self.names = Arc::new(names);
+                id
+            }
+        };
+        self.buf.push((id, t, value));
+    }
+}
+
+fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        format!("timed out after {}ms", timeout.as_millis())
+    } else if e.is_connect() {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(e);
+        while let Some(s) = src {
+            msg = format!("{msg}: {s}");
+            src = s.source();
+        }
+        msg
+    } else {
+        e.to_string()
+    }
+}

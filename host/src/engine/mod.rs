@@ -1,0 +1,344 @@
+//! The engine: turns a validated config into running collectors, rules and
+//! receivers, and keeps them running across plugin and config reloads.
+//!
+//! Startup and reload take the same path: `compile` builds every rule and
+//! receiver (parsing queries, compiling templates, instantiating and
+//! configuring plugins) and returns every error at once with its location;
+//! only a config that compiles completely replaces the running one.
+
+pub mod plugins;
+pub mod rule;
+pub mod runtime;
+pub mod window;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde::Serialize;
+
+use crate::alert::AlertRule;
+use crate::alert::template::Template;
+use crate::collect::scrape::TargetStatus;
+use crate::config::{Config, ConfigError, ConfigErrors, ReceiverConfig, RuleConfig};
+use crate::notify::Renderer;
+use crate::query::{LOOKBACK_MS, Query};
+use crate::sandbox::{CheckInstance, Limits, PluginKind, Sandbox};
+use plugins::Catalog;
+
+pub use rule::RuleCommand;
+
+/// A rule ready to run: its config plus what was compiled from it.
+pub struct RuleSpec {
+    pub cfg: RuleConfig,
+    pub query: Query,
+    pub alert: AlertRule,
+    pub limits: Limits,
+    /// Base of the links in notifications.
+    pub external_url: String,
+}
+
+/// A compiled config: every rule with its check instance, every receiver
+/// with its renderer.
+pub struct Compiled {
+    pub rules: Vec<(RuleSpec, CheckInstance)>,
+    pub receivers: Vec<(ReceiverConfig, Renderer)>,
+}
+
+/// Compiles rules and receivers against the plugin catalog. Every error is
+/// reported, each at the config location it comes from.
+pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Compiled, ConfigErrors> {
+    let mut errors = Vec::new();
+    let file = cfg.file.clone();
+    let err = |loc, msg: String| ConfigError::at(file.clone(), loc, msg);
+    let mut rules = Vec::new();
+    for r in &cfg.rules {
+        let query = match Query::parse(&r.query) {
+            Ok(q) => Some(q),
+            Err(e) => {
+                errors.push(err(r.query_at, format!("rule {:?}: invalid query: {e}", r.name)));
+                None
+            }
+        };
+        let alert = match alert_rule(r) {
+            Ok(a) => Some(a),
+            Err(errs) => {
+                for (loc, msg) in errs {
+                    errors.push(err(loc, msg));
+                }
+                None
+            }
+        };
+        let limits = Limits {
+            timeout: r.timeout,
+            memory_bytes: cfg.sandbox.memory_limit_bytes,
+        };
+        let check = match catalog.get(&r.check) {
+            None => {
+                errors.push(err(r.check_at, missing_plugin(&r.check, PluginKind::Check, catalog, &cfg.plugin_dir)));
+                None
+            }
+            Some(p) if p.info.kind != PluginKind::Check => {
+                errors.push(err(r.check_at, format!("plugin {:?} is a {} plugin; `check` needs a check plugin", r.check, p.info.kind)));
+                None
+            }
+            Some(p) => match CheckInstance::new(sandbox, p.clone(), &r.params, limits) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    errors.push(err(r.params_at, format!("rule {:?}: check plugin {:?} {e}", r.name, r.check)));
+                    None
+                }
+            },
+        };
+        if let (Some(query), Some(alert), Some(check)) = (query, alert, check) {
+            rules.push((
+                RuleSpec {
+                    cfg: r.clone(),
+                    query,
+                    alert,
+                    limits,
+                    external_url: cfg.external_url.clone(),
+                },
+                check,
+            ));
+        }
+    }
+    let mut receivers = Vec::new();
+    for r in &cfg.receivers {
+        if r.notifier != crate::notify::CONSOLE {
+            match catalog.get(&r.notifier) {
+                None => {
+                    errors.push(err(r.notifier_at, missing_plugin(&r.notifier, PluginKind::Notifier, catalog, &cfg.plugin_dir)));
+                    continue;
+                }
+                Some(p) if p.info.kind != PluginKind::Notifier => {
+                    errors.push(err(r.notifier_at, format!("plugin {:?} is a {} plugin; `notifier` needs a notifier plugin", r.notifier, p.info.kind)));
+                    continue;
+                }
+                Some(_) => {}
+            }
+        }
+        match Renderer::for_receiver(r, sandbox, &catalog.by_name) {
+            Ok(renderer) => receivers.push((r.clone(), renderer)),
+            Err(e) => errors.push(err(r.params_at, format!("receiver {:?}: {e}", r.name))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(Compiled { rules, receivers })
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Compiles a rule's label and annotation templates.
+fn alert_rule(r: &RuleConfig) -> Result<AlertRule, Vec<(crate::config::Location, String)>> {
+    let mut errs = Vec::new();
+    let mut compile = |kind: &str, map: &BTreeMap<String, String>| {
+        let mut out = BTreeMap::new();
+        for (k, v) in map {
+            match Template::parse(v) {
+                Ok(t) => {
+                    out.insert(k.clone(), t);
+                }
+                Err(e) => {
+                    let loc = r.annotations_at.get(k).copied().unwrap_or(r.location);
+                    errs.push((loc, format!("rule {:?}: {kind} {k:?}: {e}", r.name)));
+                }
+            }
+        }
+        out
+    };
+    let labels = compile("label", &r.labels);
+    let annotations = compile("annotation", &r.annotations);
+    if !errs.is_empty() {
+        return Err(errs);
+    }
+    Ok(AlertRule {
+        name: r.name.clone(),
+        for_: r.for_,
+        keep_firing_for: r.keep_firing_for,
+        labels,
+        annotations,
+    })
+}
+
+fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -> String {
+    let mut available: Vec<&str> = catalog
+        .by_name
+        .values()
+        .filter(|p| p.info.kind == kind)
+        .map(|p| p.info.name.as_str())
+        .collect();
+    available.sort_unstable();
+    let broken = catalog.files.values().filter(|f| f.result.is_err()).count();
+    let mut msg = format!(
+        "no {kind} plugin named {name:?} in {} (available: {})",
+        dir.display(),
+        if available.is_empty() { "none".to_string() } else { available.join(", ") }
+    );
+    if broken > 0 {
+        msg.push_str(&format!("; {broken} file(s) there failed to load, see `vigil plugins --dir {}`", dir.display()));
+    }
+    msg
+}
+
+/// How long raw samples must be kept for these rules: the longest window
+/// (for backfill) plus the selector lookback.
+pub fn retention_ms(rules: &[RuleConfig]) -> i64 {
+    let longest = rules.iter().map(|r| r.window.as_millis() as i64).max().unwrap_or(0);
+    longest + LOOKBACK_MS
+}
+
+/// An active alert as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertView {
+    pub rule: String,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub state: String,
+    pub active_at_ms: i64,
+    pub fired_at_ms: Option<i64>,
+    pub value: f64,
+}
+
+/// A rule as the API shows it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RuleStatus {
+    pub name: String,
+    pub query: String,
+    pub check: String,
+    pub every_seconds: f64,
+    pub window_seconds: f64,
+    pub last_evaluation_ms: i64,
+    pub last_duration_seconds: f64,
+    pub last_error: Option<String>,
+    pub series: usize,
+    pub evaluations: u64,
+    pub alerts: Vec<AlertView>,
+}
+
+/// A plugin file as the API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PluginStatus {
+    pub file: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    pub params: Vec<crate::sandbox::ParamDoc>,
+    pub error: Option<String>,
+}
+
+impl PluginStatus {
+    pub fn from_catalog(catalog: &Catalog) -> Vec<PluginStatus> {
+        catalog
+            .files
+            .values()
+            .map(|f| match &f.result {
+                Ok(p) => PluginStatus {
+                    file: f.path.display().to_string(),
+                    name: Some(p.info.name.clone()),
+                    kind: Some(p.info.kind.to_string()),
+                    version: Some(p.info.version.clone()),
+                    description: Some(p.info.description.clone()),
+                    params: p.info.params.clone(),
+                    error: None,
+                },
+                Err(e) => PluginStatus {
+                    file: f.path.display().to_string(),
+                    name: None,
+                    kind: None,
+                    version: None,
+                    description: None,
+                    params: Vec::new(),
+                    error: Some(e.clone()),
+                },
+            })
+            .collect()
+    }
+}
+
+/// What the API reads: written by the engine's tasks.
+#[derive(Default)]
+pub struct Shared {
+    pub ready: AtomicBool,
+    rules: RwLock<BTreeMap<String, RuleStatus>>,
+    targets: RwLock<Vec<Arc<Mutex<TargetStatus>>>>,
+    catalog: RwLock<Arc<Catalog>>,
+    store: RwLock<Option<Arc<crate::store::SeriesStore>>>,
+}
+
+impl Shared {
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn rule_statuses(&self) -> Vec<RuleStatus> {
+        self.rules.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+    }
+
+    pub fn update_rule(&self, name: &str, f: impl FnOnce(&mut RuleStatus)) {
+        let mut rules = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(st) = rules.get_mut(name) {
+            f(st);
+        }
+    }
+
+    /// Replaces the rule list, keeping the status of rules that survive.
+    pub fn set_rules(&self, rules: &[RuleConfig]) {
+        let mut map = self.rules.write().unwrap_or_else(|e| e.into_inner());
+        let mut next = BTreeMap::new();
+        for r in rules {
+            let mut st = map.remove(&r.name).unwrap_or_default();
+            st.name = r.name.clone();
+            st.query = r.query.clone();
+            st.check = r.check.clone();
+            st.every_seconds = r.every.as_secs_f64();
+            st.window_seconds = r.window.as_secs_f64();
+            next.insert(r.name.clone(), st);
+        }
+        *map = next;
+    }
+
+    pub fn set_targets(&self, targets: Vec<Arc<Mutex<TargetStatus>>>) {
+        *self.targets.write().unwrap_or_else(|e| e.into_inner()) = targets;
+    }
+
+    pub fn target_statuses(&self) -> Vec<TargetStatus> {
+        self.targets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter_map(|t| t.lock().ok().map(|t| t.clone()))
+            .collect()
+    }
+
+    pub fn set_catalog(&self, catalog: Arc<Catalog>) {
+        *self.catalog.write().unwrap_or_else(|e| e.into_inner()) = catalog;
+    }
+
+    pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
+        PluginStatus::from_catalog(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_store(&self, store: Arc<crate::store::SeriesStore>) {
+        *self.store.write().unwrap_or_else(|e| e.into_inner()) = Some(store);
+    }
+
+    /// Refreshes gauges that are read rather than counted.
+    pub fn record_gauges(&self) {
+        if let Some(store) = self.store.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            crate::telemetry::gauge("vigil_store_series", "Series held in memory.", &[], store.series_count() as f64);
+            crate::telemetry::gauge("vigil_store_samples", "Samples held in memory.", &[], store.sample_count() as f64);
+        }
+        let rules = self.rule_statuses();
+        let firing = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "firing").count();
+        let pending = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "pending").count();
+        crate::telemetry::gauge("vigil_alerts", "Active alerts by state.", &[("state", "firing")], firing as f64);
+        crate::telemetry::gauge("vigil_alerts", "Active alerts by state.", &[("state", "pending")], pending as f64);
+    }
+}
+
+/// Rules by name, for copying state across a reload.
+pub type RuleMap<T> = HashMap<String, T>;

@@ -1,0 +1,224 @@
+//! The `vigil` command.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use vigil::engine::plugins::Catalog;
+use vigil::engine::runtime::{Runtime, StartError, sandbox_for};
+use vigil::sandbox::{Limits, Sandbox};
+
+#[derive(Parser)]
+#[command(name = "vigil", version, about = "Watches ML model services: scrape, check with Wasm plugins, alert, notify.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run with a config file.
+    Run {
+        #[arg(long, short, default_value = "vigil.toml")]
+        config: PathBuf,
+    },
+    /// Validate a config file and every plugin it references; print every error.
+    Check {
+        #[arg(long, short, default_value = "vigil.toml")]
+        config: PathBuf,
+    },
+    /// List the plugins in a directory: name, version, kind, parameters, or why a file failed.
+    Plugins {
+        #[arg(long, default_value = "plugins")]
+        dir: PathBuf,
+    },
+    /// Run the built-in demo: a simulated Triton server with faults, the bundled plugins and rules.
+    Demo {
+        /// Where the bundled `.wasm` plugins are (built by `cargo xtask build-plugins`).
+        #[arg(long, env = "VIGIL_PLUGIN_DIR", default_value = "target/plugins")]
+        plugin_dir: PathBuf,
+        /// Where the API and status page listen.
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        listen: SocketAddr,
+        /// State directory (default: a fresh temporary directory).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check { config } => check(&config),
+        Command::Plugins { dir } => list_plugins(&dir),
+        Command::Run { config } => {
+            init_logging();
+            report(runtime().and_then(|rt| rt.block_on(run(&config))))
+        }
+        Command::Demo { plugin_dir, listen, data_dir } => {
+            init_logging();
+            report(runtime().and_then(|rt| rt.block_on(demo(plugin_dir, listen, data_dir))))
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: &Path) -> anyhow::Result<()> {
+    let cfg = match vigil::config::load(config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            anyhow::bail!("{} error(s) in {}", errors.0.len(), config.display());
+        }
+    };
+    start(cfg).await
+}
+
+async fn start(cfg: vigil::config::Config) -> anyhow::Result<()> {
+    match Runtime::start(cfg).await {
+        Ok(rt) => {
+            rt.run_until_signal().await;
+            Ok(())
+        }
+        Err(StartError::Config(errors)) => {
+            eprint!("{errors}");
+            anyhow::bail!("{} error(s) in the configuration", errors.0.len())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn check(config: &Path) -> ExitCode {
+    let cfg = match vigil::config::load(config) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("{}: {} error(s)", config.display(), errors.0.len());
+            return ExitCode::FAILURE;
+        }
+    };
+    let sandbox = match sandbox_for(&cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: plugin sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (catalog, _) = Catalog::scan(&cfg.plugin_dir, &sandbox, &Catalog::default());
+    match vigil::engine::compile(&cfg, &catalog, &sandbox) {
+        Ok(c) => {
+            println!(
+                "{}: OK ({} targets, {} rules, {} receivers)",
+                config.display(),
+                cfg.targets.len(),
+                c.rules.len(),
+                c.receivers.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprint!("{errors}");
+            eprintln!("{}: {} error(s)", config.display(), errors.0.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn list_plugins(dir: &Path) -> ExitCode {
+    let sandbox = match Sandbox::new(None, Limits::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: plugin sandbox: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !dir.is_dir() {
+        eprintln!("error: {} is not a directory", dir.display());
+        return ExitCode::FAILURE;
+    }
+    let (catalog, _) = Catalog::scan(dir, &sandbox, &Catalog::default());
+    let mut broken = 0;
+    for f in catalog.files.values() {
+        let file = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match &f.result {
+            Ok(p) => {
+                println!("{} {} ({}) [{}]", p.info.name, p.info.version, p.info.kind, file);
+                if !p.info.description.is_empty() {
+                    println!("    {}", p.info.description);
+                }
+                for param in &p.info.params {
+                    println!(
+                        "    - {}: {}{}  {}",
+                        param.name,
+                        param.type_name,
+                        if param.required { " (required)" } else { "" },
+                        param.description
+                    );
+                }
+            }
+            Err(e) => {
+                broken += 1;
+                println!("BROKEN [{file}]: {e}");
+            }
+        }
+    }
+    if catalog.files.is_empty() {
+        println!("no .wasm files in {}", dir.display());
+    }
+    if broken > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn demo(plugin_dir: PathBuf, listen: SocketAddr, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let plugin_dir = std::fs::canonicalize(&plugin_dir).with_context(|| {
+        format!("plugin directory {} not found: build the plugins first with `cargo xtask build-plugins`", plugin_dir.display())
+    })?;
+    let data_dir = match data_dir {
+        Some(d) => d,
+        None => std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())),
+    };
+    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the simulated service")?;
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the webhook sink")?;
+    let (target_addr, sink_addr) = (target.local_addr()?, sink.local_addr()?);
+    tokio::spawn(vigil::demo::service::serve(target, vigil::demo::service::Schedule::default()));
+    tokio::spawn(vigil::demo::sink::serve(sink));
+    let text = vigil::demo::config_text(&data_dir, &plugin_dir, listen, target_addr, sink_addr);
+    let config_path = data_dir.join("vigil.toml");
+    std::fs::write(&config_path, text).with_context(|| format!("writing {}", config_path.display()))?;
+    tracing::info!("simulated Triton server at http://{target_addr}/metrics (faults: error spike at 8s, latency climb at 31s, outage at 59s, every 71s)");
+    tracing::info!("webhook sink at http://{sink_addr}/hook; config in {}", config_path.display());
+    tracing::info!("status page: http://{listen}/  (Ctrl-C to stop)");
+    let cfg = match vigil::config::load(&config_path) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("{errors}");
+            anyhow::bail!("the demo config is invalid");
+        }
+    };
+    start(cfg).await
+}

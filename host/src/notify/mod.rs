@@ -1,0 +1,325 @@
+//! Notifications: route alerts to receivers, render with notifier plugins,
+//! deliver with retries.
+//!
+//! Routing follows Alertmanager's tree (matchers, nested routes, `continue`).
+//! Each receiver has its own worker and bounded queue, so a failing receiver
+//! only delays itself. Rendering runs in the plugin sandbox; the host
+//! performs the deliveries after checking them against `allow_hosts`.
+
+pub mod transport;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::config::{ReceiverConfig, RouteConfig};
+use crate::sandbox::{
+    Alert, AlertStatus, Delivery, Notification, NotifierInstance, Plugin, PluginError, Sandbox,
+};
+use crate::store::labels::Labels;
+use crate::telemetry::events;
+use transport::{DeliveryError, HttpTransport, check_allowed};
+
+/// The built-in receiver kind that writes alerts to the log.
+pub const CONSOLE: &str = "console";
+
+/// Queued notifications per receiver; past this the oldest is dropped, as
+/// Prometheus' notifier queue does, so memory stays bounded.
+const QUEUE_CAPACITY: usize = 10_000;
+
+/// Finds the receivers for a label set, Alertmanager-style.
+pub fn route<'a>(node: &'a RouteConfig, labels: &Labels, out: &mut Vec<&'a str>) -> bool {
+    if !node.matchers.iter().all(|m| m.matches(labels.get(&m.name))) {
+        return false;
+    }
+    let mut child_matched = false;
+    for child in &node.routes {
+        if route(child, labels, out) {
+            child_matched = true;
+            if !child.continue_ {
+                break;
+            }
+        }
+    }
+    if !child_matched && !node.receiver.is_empty() && !out.contains(&node.receiver.as_str()) {
+        out.push(node.receiver.as_str());
+    }
+    true
+}
+
+/// How a receiver turns a notification into deliveries.
+pub enum Renderer {
+    Console,
+    Plugin(NotifierInstance),
+}
+
+impl Renderer {
+    /// Builds the renderer for a receiver: the built-in console, or an
+    /// instance of its notifier plugin configured with its params.
+    pub fn for_receiver(
+        cfg: &ReceiverConfig,
+        sandbox: &Sandbox,
+        plugins: &HashMap<String, Arc<Plugin>>,
+    ) -> Result<Renderer, String> {
+        if cfg.notifier == CONSOLE {
+            return Ok(Renderer::Console);
+        }
+        let plugin = plugins
+            .get(&cfg.notifier)
+            .ok_or_else(|| format!("no notifier plugin named {:?} in the plugin directory", cfg.notifier))?;
+        NotifierInstance::new(sandbox, plugin.clone(), &cfg.params, sandbox.default_limits())
+            .map(Renderer::Plugin)
+            .map_err(|e| format!("notifier {:?} {e}", cfg.notifier))
+    }
+}
+
+struct Job {
+    notification: Notification,
+    queued_at: Instant,
+}
+
+/// A bounded queue that drops its oldest entry when full.
+struct Queue {
+    items: Mutex<VecDeque<Job>>,
+    wake: tokio::sync::Notify,
+}
+
+impl Queue {
+    fn push(&self, receiver: &str, job: Job) {
+        let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        if items.len() >= QUEUE_CAPACITY {
+            items.pop_front();
+            events::NotificationFailed {
+                receiver,
+                error: "queue full; dropped the oldest notification",
+                final_attempt: true,
+            }
+            .emit();
+        }
+        items.push_back(job);
+        drop(items);
+        self.wake.notify_one();
+    }
+
+    async fn pop(&self) -> Job {
+        loop {
+            if let Some(job) = self.items.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+                return job;
+            }
+            self.wake.notified().await;
+        }
+    }
+}
+
+/// Routes alerts and feeds the receivers' workers.
+pub struct Dispatcher {
+    route: RouteConfig,
+    external_url: String,
+    receivers: HashMap<String, (ReceiverConfig, Arc<Queue>)>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        for w in &self.workers {
+            w.abort();
+        }
+    }
+}
+
+impl Dispatcher {
+    /// Starts one worker per receiver. Must be called inside a tokio runtime.
+    pub fn start(
+        route: RouteConfig,
+        external_url: String,
+        receivers: Vec<(ReceiverConfig, Renderer)>,
+        transport: Arc<dyn HttpTransport>,
+    ) -> Self {
+        let mut map = HashMap::new();
+        let mut workers = Vec::new();
+        for (cfg, renderer) in receivers {
+            let queue = Arc::new(Queue {
+                items: Mutex::new(VecDeque::new()),
+                wake: tokio::sync::Notify::new(),
+            });
+            workers.push(tokio::spawn(run_receiver(
+                cfg.clone(),
+                renderer,
+                queue.clone(),
+                transport.clone(),
+            )));
+            map.insert(cfg.name.clone(), (cfg, queue));
+        }
+        Dispatcher {
+            route,
+            external_url,
+            receivers: map,
+            workers,
+        }
+    }
+
+    /// Routes each alert to its receivers, one notification per alert.
+    pub fn dispatch(&self, alerts: &[(Labels, Alert)]) {
+        for (labels, alert) in alerts {
+            let mut targets = Vec::new();
+            route(&self.route, labels, &mut targets);
+            for name in targets {
+                let Some((cfg, queue)) = self.receivers.get(name) else {
+                    continue;
+                };
+                if alert.status == AlertStatus::Resolved && !cfg.send_resolved {
+                    continue;
+                }
+                let pairs: Vec<(String, String)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                let group_key = format!("{{}}:{labels}");
+                queue.push(
+                    name,
+                    Job {
+                        notification: Notification {
+                            receiver: name.to_string(),
+                            status: alert.status,
+                            group_key,
+                            group_labels: pairs.clone(),
+                            common_labels: pairs,
+                            common_annotations: alert.annotations.clone(),
+                            external_url: self.external_url.clone(),
+                            alerts: vec![alert.clone()],
+                            truncated_alerts: 0,
+                        },
+                        queued_at: Instant::now(),
+                    },
+                );
+            }
+        }
+    }
+}
+
+async fn run_receiver(
+    cfg: ReceiverConfig,
+    renderer: Renderer,
+    queue: Arc<Queue>,
+    transport: Arc<dyn HttpTransport>,
+) {
+    let mut renderer = Some(renderer);
+    loop {
+        let job = queue.pop().await;
+        let deliveries = match renderer.take() {
+            Some(Renderer::Console) => {
+                log_to_console(&job.notification);
+                renderer = Some(Renderer::Console);
+                continue;
+            }
+            Some(Renderer::Plugin(mut instance)) => {
+                let n = job.notification.clone();
+                let joined = tokio::task::spawn_blocking(move || {
+                    let r = instance.render(&n);
+                    (instance, r)
+                })
+                .await;
+                match joined {
+                    Ok((instance, r)) => {
+                        renderer = Some(Renderer::Plugin(instance));
+                        r
+                    }
+                    Err(e) => Err(PluginError::Trap(format!("render task failed: {e}"))),
+                }
+            }
+            None => Err(PluginError::Trap("renderer lost".into())),
+        };
+        let deliveries = match deliveries {
+            Ok(d) => d,
+            Err(e) => {
+                events::NotificationFailed {
+                    receiver: &cfg.name,
+                    error: &format!("notifier {} {e}", cfg.notifier),
+                    final_attempt: true,
+                }
+                .emit();
+                continue;
+            }
+        };
+        for d in deliveries {
+            deliver(&cfg, &d, job.queued_at, transport.as_ref()).await;
+        }
+    }
+}
+
+/// Delivers one rendered message, retrying transient failures with
+/// exponential backoff and jitter until the receiver's `retry_for` runs out.
+async fn deliver(cfg: &ReceiverConfig, d: &Delivery, queued_at: Instant, transport: &dyn HttpTransport) {
+    let deadline = queued_at + cfg.retry_for;
+    let mut backoff = Duration::from_millis(250);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let result = match d {
+            Delivery::Http(req) => match check_allowed(&req.url, &cfg.allow_hosts) {
+                Ok(()) => transport.send(req, cfg.timeout).await,
+                Err(e) => Err(e),
+            },
+            Delivery::Email(_) => Err(DeliveryError::Permanent(
+                "e-mail deliveries need SMTP, which this version of Vigil does not send yet".into(),
+            )),
+        };
+        match result {
+            Ok(()) => {
+                events::NotificationSent {
+                    receiver: &cfg.name,
+                    attempts,
+                    latency: queued_at.elapsed(),
+                }
+                .emit();
+                return;
+            }
+            Err(e) => {
+                let give_up = e.is_permanent() || Instant::now() + backoff >= deadline;
+                events::NotificationFailed {
+                    receiver: &cfg.name,
+                    error: &e.to_string(),
+                    final_attempt: give_up,
+                }
+                .emit();
+                if give_up {
+                    return;
+                }
+                tokio::time::sleep(jitter(backoff)).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// Spreads retries of many receivers over time: 50% to 100% of `d`.
+fn jitter(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    let frac = 0.5 + (h.finish() % 1000) as f64 / 2000.0;
+    d.mul_f64(frac)
+}
+
+fn log_to_console(n: &Notification) {
+    for a in &n.alerts {
+        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let summary = a
+            .annotations
+            .iter()
+            .find(|(k, _)| k == "summary")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        let status = match a.status {
+            AlertStatus::Firing => "FIRING",
+            AlertStatus::Resolved => "RESOLVED",
+        };
+        tracing::info!(
+            target: "vigil::console",
+            receiver = %n.receiver,
+            "[{status}] {{{}}} value={} {summary}",
+            labels.join(", "),
+            a.value
+        );
+    }
+}

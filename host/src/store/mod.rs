@@ -1,0 +1,224 @@
+//! In-memory series store: interned series, column-wise ring buffers.
+//!
+//! Each series keeps its timestamps and values in two rings, trimmed to the
+//! retention the loaded rules need (their longest window plus the lookback
+//! of an instant selector). Writers are the collectors, readers the rule
+//! queries; one lock covers the whole store and is held for one scrape's
+//! batch or one query, never across an `.await`.
+
+pub mod durable;
+pub mod labels;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::RwLock;
+
+use crate::query::{Query, Sample};
+use labels::Labels;
+
+/// Index of a series in the store; stable for the life of the process.
+pub type SeriesId = u32;
+
+/// Prometheus' staleness marker: a NaN with a specific bit pattern, written
+/// when a series disappears from its target or the target goes down.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+pub fn is_stale(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+struct Series {
+    labels: Labels,
+    timestamps: VecDeque<i64>,
+    values: VecDeque<f64>,
+}
+
+struct Inner {
+    ids: HashMap<Labels, SeriesId>,
+    series: Vec<Series>,
+    by_name: HashMap<String, Vec<SeriesId>>,
+    retention_ms: i64,
+    samples: usize,
+}
+
+/// The shared series store.
+pub struct SeriesStore {
+    inner: RwLock<Inner>,
+}
+
+impl Default for SeriesStore {
+    fn default() -> Self {
+        Self::new(15 * 60 * 1000)
+    }
+}
+
+impl SeriesStore {
+    pub fn new(retention_ms: i64) -> Self {
+        SeriesStore {
+            inner: RwLock::new(Inner {
+                ids: HashMap::new(),
+                series: Vec::new(),
+                by_name: HashMap::new(),
+                retention_ms,
+                samples: 0,
+            }),
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the rings inconsistent
+        // in a way readers care about, so a poisoned lock is still usable.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sets how long samples are kept.
+    pub fn set_retention(&self, retention_ms: i64) {
+        self.write().retention_ms = retention_ms.max(1);
+    }
+
+    pub fn retention_ms(&self) -> i64 {
+        self.read().retention_ms
+    }
+
+    /// The id of a series, creating it on first sight.
+    pub fn intern(&self, labels: Labels) -> SeriesId {
+        if let Some(&id) = self.read().ids.get(&labels) {
+            return id;
+        }
+        let mut inner = self.write();
+        if let Some(&id) = inner.ids.get(&labels) {
+            return id;
+        }
+        let id = SeriesId::try_from(inner.series.len()).unwrap_or(SeriesId::MAX);
+        if let Some(name) = labels.metric_name() {
+            inner.by_name.entry(name.to_string()).or_default().push(id);
+        }
+        inner.ids.insert(labels.clone(), id);
+        inner.series.push(Series {
+            labels,
+            timestamps: VecDeque::new(),
+            values: VecDeque::new(),
+        });
+        id
+    }
+
+    /// Appends samples under one lock; out-of-order samples are dropped, as
+    /// Prometheus drops them. Returns how many were kept.
+    pub fn append(&self, samples: &[(SeriesId, i64, f64)]) -> usize {
+        let mut inner = self.write();
+        let retention = inner.retention_ms;
+        let mut kept = 0usize;
+        let mut trimmed = 0usize;
+        for &(id, t, v) in samples {
+            let Some(s) = inner.series.get_mut(id as usize) else {
+                continue;
+            };
+            if s.timestamps.back().is_some_and(|&last| t <= last) {
+                continue;
+            }
+            s.timestamps.push_back(t);
+            s.values.push_back(v);
+            kept += 1;
+            while s.timestamps.front().is_some_and(|&first| first < t - retention) {
+                s.timestamps.pop_front();
+                s.values.pop_front();
+                trimmed += 1;
+            }
+        }
+        inner.samples = inner.samples + kept - trimmed.min(inner.samples + kept);
+        kept
+    }
+
+    /// Number of series ever seen.
+    pub fn series_count(&self) -> usize {
+        self.read().series.len()
+    }
+
+    /// Number of samples held.
+    pub fn sample_count(&self) -> usize {
+        self.read().samples
+    }
+
+    pub fn labels(&self, id: SeriesId) -> Option<Labels> {
+        self.read().series.get(id as usize).map(|s| s.labels.clone())
+    }
+
+    /// Evaluates an instant selector: for each matching series, its latest
+    /// sample at or before `t_ms` and within `lookback_ms`, unless stale.
+    pub fn select_instant(&self, q: &Query, t_ms: i64, lookback_ms: i64) -> Vec<Sample> {
+        let inner = self.read();
+        let mut out = Vec::new();
+        let mut visit = |s: &Series| {
+            if !q.matches(&s.labels) {
+                return;
+            }
+            // Rings are sorted: binary search for the last point <= t.
+            let idx = s.timestamps.partition_point(|&ts| ts <= t_ms);
+            if idx == 0 {
+                return;
+            }
+            let (ts, v) = (s.timestamps[idx - 1], s.values[idx - 1]);
+            if ts <= t_ms - lookback_ms || is_stale(v) {
+                return;
+            }
+            out.push(Sample {
+                labels: s.labels.clone(),
+                value: v,
+            });
+        };
+        match q.metric_name() {
+            Some(name) => {
+                for &id in inner.by_name.get(name).into_iter().flatten() {
+                    if let Some(s) = inner.series.get(id as usize) {
+                        visit(s);
+                    }
+                }
+            }
+            None => inner.series.iter().for_each(visit),
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(name: &str, model: &str) -> Labels {
+        Labels::from_pairs([("__name__", name), ("model", model)])
+    }
+
+    #[test]
+    fn instant_selection_uses_lookback_and_staleness() {
+        let store = SeriesStore::new(60_000);
+        let a = store.intern(series("up", "a"));
+        let b = store.intern(series("up", "b"));
+        assert_eq!(store.intern(series("up", "a")), a);
+        store.append(&[(a, 1_000, 1.0), (b, 1_000, 2.0)]);
+        store.append(&[(a, 2_000, 3.0), (b, 2_000, stale_nan())]);
+        let q = Query::parse("up").unwrap();
+        let got = store.select_instant(&q, 2_500, 5_000);
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].value, 3.0);
+        // Before the stale marker, b is visible.
+        assert_eq!(store.select_instant(&q, 1_500, 5_000).len(), 2);
+        // Outside the lookback nothing is.
+        assert!(store.select_instant(&q, 10_000, 5_000).is_empty());
+    }
+
+    #[test]
+    fn retention_trims_and_out_of_order_is_dropped() {
+        let store = SeriesStore::new(10_000);
+        let a = store.intern(series("x", "a"));
+        assert_eq!(store.append(&[(a, 1_000, 1.0), (a, 500, 9.0)]), 1);
+        store.append(&[(a, 20_000, 2.0)]);
+        assert_eq!(store.sample_count(), 1);
+    }
+}
