@@ -2,8 +2,9 @@
 //!
 //! A plugin is a `wasm32-wasip2` component that implements one of the two
 //! worlds of `wit/vigil-plugin.wit`. This crate hides the component glue
-//! behind two attribute macros, [`check`] and [`notifier`], over a plain
-//! function that takes typed, serde-deserialized parameters. Everything but
+//! behind two attribute macros, [`check`](macro@check) and
+//! [`notifier`](macro@notifier), over a plain function that takes typed,
+//! serde-deserialized parameters. Everything but
 //! the export glue also compiles natively, so a plugin's logic is unit-tested
 //! with `cargo test` and no Wasm.
 //!

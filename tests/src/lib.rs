@@ -18,9 +18,11 @@ pub fn wasm_dir() -> PathBuf {
     PathBuf::from(env!("VIGIL_WASM_DIR"))
 }
 
-/// A built guest by crate name (`check-threshold` -> `check_threshold.wasm`).
+/// A built guest by crate name: a library crate's file has underscores
+/// (`check_threshold.wasm`), a binary crate's keeps its dashes.
 pub fn wasm(crate_name: &str) -> PathBuf {
-    wasm_dir().join(format!("{}.wasm", crate_name.replace('-', "_")))
+    let lib = wasm_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
+    if lib.exists() { lib } else { wasm_dir().join(format!("{crate_name}.wasm")) }
 }
 
 /// The out-of-tree example plugin.
@@ -71,6 +73,11 @@ impl TempDir {
 
 impl Drop for TempDir {
     fn drop(&mut self) {
+        // Keep what a failed test left behind when asked to.
+        if std::env::var_os("VIGIL_TEST_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -290,6 +290,10 @@ pub(crate) struct RuleTask {
 impl RuleTask {
     pub(crate) async fn run(mut self) {
         let mut last_eval: Option<Instant> = None;
+        // The first evaluation waits for a scrape that feeds the rule (or
+        // `every`, if none comes): right after a restart the store is empty,
+        // and judging an empty store would drop restored pending alerts.
+        let started = Instant::now();
         let mut last_state_save = Instant::now();
         let mut plugin_error: Option<String> = None;
         loop {
@@ -298,7 +302,7 @@ impl RuleTask {
             // Scrape-triggered evaluations keep at least 90% of `every`
             // apart, so a window holds about one point per step.
             let min_gap = every.mul_f64(0.9);
-            let due = last_eval.map_or_else(tokio::time::Instant::now, |t| tokio::time::Instant::from_std(t + every));
+            let due = tokio::time::Instant::from_std(last_eval.unwrap_or(started) + every);
             let run_now = tokio::select! {
                 _ = tokio::time::sleep_until(due) => true,
                 r = self.landed.recv() => match r {

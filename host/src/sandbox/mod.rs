@@ -322,14 +322,14 @@ fn arm_deadline(store: &mut Store<HostState>, timeout: Duration) {
 /// Turns a wasmtime error from a call into a typed reason.
 fn classify(err: &wasmtime::Error, stderr: &str, limits: Limits) -> PluginError {
     let text = format!("{err:#}");
-    if let Some(trap) = err.downcast_ref::<Trap>() {
-        match trap {
-            Trap::Interrupt => return PluginError::Timeout(limits.timeout),
-            Trap::StackOverflow => return PluginError::StackOverflow,
-            _ => {}
-        }
+    let trap = err.downcast_ref::<Trap>();
+    match trap {
+        Some(Trap::Interrupt) => return PluginError::Timeout(limits.timeout),
+        Some(Trap::StackOverflow) => return PluginError::StackOverflow,
+        _ => {}
     }
-    if text.contains("forcing a memory growth failure")
+    if text.contains("forcing trap when growing memory")
+        || text.contains("forcing a memory growth failure")
         || stderr.contains("memory allocation of")
     {
         return PluginError::OutOfMemory(limits.memory_bytes);
@@ -337,7 +337,29 @@ fn classify(err: &wasmtime::Error, stderr: &str, limits: Limits) -> PluginError 
     if let Some(msg) = panic_message(stderr) {
         return PluginError::Panic(msg);
     }
-    PluginError::Trap(text)
+    let backtrace = err.downcast_ref::<wasmtime::WasmBacktrace>();
+    // Rust keeps its stack in linear memory: unbounded recursion runs the
+    // stack pointer off the bottom of memory and shows up as an
+    // out-of-bounds access inside one function calling itself.
+    if matches!(trap, Some(Trap::MemoryOutOfBounds)) && backtrace.is_some_and(is_recursion) {
+        return PluginError::StackOverflow;
+    }
+    let top = backtrace
+        .and_then(|b| b.frames().first())
+        .and_then(|f| f.func_name())
+        .map(|n| format!(" in {n}"))
+        .unwrap_or_default();
+    match trap {
+        Some(t) => PluginError::Trap(format!("{t}{top}")),
+        // Not a trap: keep the first line, the backtrace is in the log.
+        None => PluginError::Trap(text.lines().next().unwrap_or("unknown error").to_string()),
+    }
+}
+
+/// Whether the innermost frames are one function calling itself.
+fn is_recursion(bt: &wasmtime::WasmBacktrace) -> bool {
+    let frames = bt.frames();
+    frames.len() >= 16 && frames[..16].iter().all(|f| f.func_index() == frames[0].func_index())
 }
 
 /// Extracts the message of a Rust panic from a guest's stderr.
