@@ -92,7 +92,7 @@ async fn run(config: &Path) -> anyhow::Result<()> {
     let cfg = match vigil::config::load(config) {
         Ok(c) => c,
         Err(errors) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             anyhow::bail!("{} error(s) in {}", errors.0.len(), config.display());
         }
     };
@@ -106,7 +106,7 @@ async fn start(cfg: vigil::config::Config) -> anyhow::Result<()> {
             Ok(())
         }
         Err(StartError::Config(errors)) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             anyhow::bail!("{} error(s) in the configuration", errors.0.len())
         }
         Err(e) => Err(e.into()),
@@ -117,7 +117,7 @@ fn check(config: &Path) -> ExitCode {
     let cfg = match vigil::config::load(config) {
         Ok(c) => c,
         Err(errors) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             eprintln!("{}: {} error(s)", config.display(), errors.0.len());
             return ExitCode::FAILURE;
         }
@@ -142,7 +142,7 @@ fn check(config: &Path) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(errors) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             eprintln!("{}: {} error(s)", config.display(), errors.0.len());
             ExitCode::FAILURE
         }
@@ -216,7 +216,7 @@ async fn demo(plugin_dir: PathBuf, listen: SocketAddr, data_dir: Option<PathBuf>
     let cfg = match vigil::config::load(&config_path) {
         Ok(c) => c,
         Err(errors) => {
-            eprint!("{errors}");
+            eprintln!("{errors}");
             anyhow::bail!("the demo config is invalid");
         }
     };

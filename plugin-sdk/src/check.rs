@@ -56,7 +56,7 @@ pub trait Check {
 /// Parses and validates a check's parameters (the rule's `params` as JSON).
 ///
 /// An empty string counts as `{}`. Errors name the offending field, e.g.
-/// ``invalid params: `above`: invalid type: string "x", expected f64 at line 1 column 14``.
+/// ``invalid params: `above`: invalid type: string "x", expected f64``.
 pub fn configure<C: Check>(json: &str) -> Result<C::Params, String> {
     let params = crate::parse_params::<C::Params>(json)?;
     C::validate(&params).map_err(|e| format!("invalid params: {e}"))?;

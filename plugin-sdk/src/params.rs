@@ -38,8 +38,9 @@ impl ParamDocs for () {
 /// An empty (or all-whitespace) string counts as `{}`. The message starts
 /// with `invalid params:`, then the path of the field when there is one
 /// (``invalid params: `headers.x`: invalid type: ...``), then serde_json's
-/// own text, which already names unknown and missing fields and gives the
-/// line and column.
+/// own text, which already names unknown and missing fields. serde_json's
+/// "at line L column C" is dropped: the JSON is the host's rendering of the
+/// user's TOML, so its positions would only mislead.
 pub fn parse_params<P: DeserializeOwned>(json: &str) -> Result<P, String> {
     let json = if json.trim().is_empty() { "{}" } else { json };
     let mut de = serde_json::Deserializer::from_str(json);
@@ -48,14 +49,26 @@ pub fn parse_params<P: DeserializeOwned>(json: &str) -> Result<P, String> {
         let inner = err.into_inner();
         // Unknown and missing field errors already name the field; a path of
         // "." means the error is about the top-level object itself.
+        let text = without_position(&inner);
         if path == "." || path.is_empty() || is_named_field_error(&inner) {
-            format!("invalid params: {inner}")
+            format!("invalid params: {text}")
         } else {
-            format!("invalid params: `{path}`: {inner}")
+            format!("invalid params: `{path}`: {text}")
         }
     })?;
-    de.end().map_err(|e| format!("invalid params: {e}"))?;
+    de.end()
+        .map_err(|e| format!("invalid params: {}", without_position(&e)))?;
     Ok(params)
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn without_position(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&suffix) {
+        Some(t) => t.to_string(),
+        None => text,
+    }
 }
 
 fn is_named_field_error(err: &serde_json::Error) -> bool {
@@ -82,7 +95,7 @@ mod tests {
         let err = parse_params::<P>(r#"{"url": 3}"#).unwrap_err();
         assert_eq!(
             err,
-            "invalid params: `url`: invalid type: integer `3`, expected a string at line 1 column 9"
+            "invalid params: `url`: invalid type: integer `3`, expected a string"
         );
         let err = parse_params::<P>(r#"{"url": "x", "headers": {"a": 1}}"#).unwrap_err();
         assert!(

@@ -4,3 +4,4 @@
 mod e2e;
 mod config_errors;
 mod sandbox;
+mod plugins;

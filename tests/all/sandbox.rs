@@ -50,6 +50,7 @@ fn every_fixture_has_a_test() {
         "fixture-net",
         "fixture-panic",
         "fixture-recurse",
+        "fixture-threshold-v2", // tests/all/plugins.rs
     ];
     for f in fixture_crates() {
         assert!(tested.contains(&f), "fixture {f} has no test in tests/all/sandbox.rs");

@@ -128,6 +128,8 @@ pub struct AlertInput<'a> {
     pub value: f64,
     /// The check's verdict.
     pub status: CheckStatus,
+    /// The check's score, `$score` in templates.
+    pub score: f64,
 }
 
 /// A change of an alert's state, for logging, counting and notifying.
@@ -311,6 +313,7 @@ impl AlertingRule {
             let ctx = TemplateContext {
                 labels: input.labels,
                 value: input.value,
+                score: input.score,
                 external_labels: &self.external_labels,
                 external_url: &self.external_url,
             };

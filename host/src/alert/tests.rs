@@ -37,6 +37,7 @@ fn tpl(s: &str) -> Template {
 
 fn input(labels: &Labels, value: f64, status: CheckStatus) -> AlertInput<'_> {
     AlertInput {
+        score: f64::NAN,
         labels,
         value,
         status,

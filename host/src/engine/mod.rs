@@ -127,7 +127,9 @@ pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Com
     if errors.is_empty() {
         Ok(Compiled { rules, receivers })
     } else {
-        Err(ConfigErrors(errors))
+        let mut errors = ConfigErrors(errors);
+        errors.sort();
+        Err(errors)
     }
 }
 
@@ -143,6 +145,7 @@ fn alert_rule(r: &RuleConfig) -> Result<AlertRule, Vec<(crate::config::Location,
                 }
                 Err(e) => {
                     let loc = r.annotations_at.get(k).copied().unwrap_or(r.location);
+                    let loc = inside_string(loc, v, e.offset);
                     errs.push((loc, format!("rule {:?}: {kind} {k:?}: {e}", r.name)));
                 }
             }
@@ -161,6 +164,20 @@ fn alert_rule(r: &RuleConfig) -> Result<AlertRule, Vec<(crate::config::Location,
         labels,
         annotations,
     })
+}
+
+/// The position of byte `offset` of a string value whose opening quote is
+/// at `quote`, when the TOML text is the value itself (one line, no escapes);
+/// otherwise the quote's position.
+fn inside_string(quote: crate::config::Location, value: &str, offset: usize) -> crate::config::Location {
+    let plain = !value.contains(['"', '\\', '\n', '\t', '\r']);
+    match value.get(..offset) {
+        Some(before) if plain => crate::config::Location {
+            line: quote.line,
+            column: quote.column + 1 + before.chars().count() as u32,
+        },
+        _ => quote,
+    }
 }
 
 fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -> String {

@@ -169,6 +169,7 @@ impl RuleCore {
             Some(AlertInput {
                 labels: windows.labels(i)?,
                 value: windows.last_value(i).unwrap_or(f64::NAN),
+                score: v.score,
                 status: match v.status {
                     Status::Ok => CheckStatus::Ok,
                     Status::Firing => CheckStatus::Firing,

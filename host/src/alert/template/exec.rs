@@ -137,6 +137,7 @@ pub(crate) fn execute<'v>(
         Value::Float(ctx.value),
         Value::Map(ctx.external_labels),
         Value::Str(Cow::Borrowed(ctx.external_url)),
+        Value::Float(ctx.score),
     ];
     let mut exec = Exec {
         vars: PREDEFINED.iter().copied().zip(predefined).collect(),

@@ -59,6 +59,9 @@ pub struct TemplateContext<'a> {
     pub labels: &'a Labels,
     /// `$value` / `.Value`: the series' value at this evaluation.
     pub value: f64,
+    /// `$score`: the check's score for the series (a threshold's compared
+    /// value, an EWMA's z-score), in the check's documented unit.
+    pub score: f64,
     /// `$externalLabels` / `.ExternalLabels`.
     pub external_labels: &'a Labels,
     /// `$externalURL` / `.ExternalURL`, also what `externalURL` and
@@ -72,6 +75,7 @@ impl<'a> TemplateContext<'a> {
     /// A context with no external labels and no external URL.
     pub fn new(labels: &'a Labels, value: f64) -> Self {
         TemplateContext {
+            score: value,
             labels,
             value,
             external_labels: &NO_LABELS,

@@ -506,7 +506,7 @@ struct Parser {
 /// The variables every alert template starts with, as Prometheus defines
 /// them in front of each template.
 pub(super) const PREDEFINED: &[&str] =
-    &["$", "$labels", "$value", "$externalLabels", "$externalURL"];
+    &["$", "$labels", "$value", "$externalLabels", "$externalURL", "$score"];
 
 /// Parses a template's source.
 pub(super) fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
@@ -873,7 +873,7 @@ impl Parser {
                     return Err(TemplateError {
                         offset: t.off,
                         message: format!("undefined variable `{name}`"),
-                        help: Some("alert templates define $labels, $value, $externalLabels and $externalURL".into()),
+                        help: Some("alert templates define $labels, $value, $score, $externalLabels and $externalURL".into()),
                     });
                 }
                 Term::Var(name.clone())

@@ -19,6 +19,7 @@ fn render_with(src: &str, value: f64) -> String {
     let l = labels();
     let ext = Labels::from_pairs([("cluster", "eu-1")]);
     let ctx = TemplateContext {
+        score: f64::NAN,
         labels: &l,
         value,
         external_labels: &ext,
@@ -449,4 +450,19 @@ fn deserialize_parses() {
         msg.contains("unknown function `humanise` at offset 3"),
         "{msg}"
     );
+}
+
+#[test]
+fn score_is_the_checks_score() {
+    let l = labels();
+    let ext = Labels::default();
+    let ctx = TemplateContext {
+        score: 2.5,
+        labels: &l,
+        value: 1.0,
+        external_labels: &ext,
+        external_url: "",
+    };
+    let t = Template::parse("{{ $score }} vs {{ $value }}").unwrap();
+    assert_eq!(t.render(&ctx), "2.5 vs 1");
 }
