@@ -17,7 +17,10 @@ use vigil::sandbox::{Batch, CheckInstance, Limits, Sandbox, SeriesState};
 const STEP_MS: i64 = 15_000;
 
 fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Deterministic noisy series: a level per series plus a small random walk.
@@ -63,31 +66,56 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn wasm_path(name: &str) -> PathBuf {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let p = root.join("target/plugins").join(name);
-    if p.exists() { p } else { root.join("target/wasm/wasm32-wasip2/release").join(name) }
+    if p.exists() {
+        p
+    } else {
+        root.join("target/wasm/wasm32-wasip2/release").join(name)
+    }
 }
 
 struct Case {
     name: &'static str,
     file: &'static str,
     params: &'static str,
-    native: fn(&str, i64, &vigil_plugin_sdk::Batch, &vigil_plugin_sdk::State) -> vigil_plugin_sdk::State,
+    native: fn(
+        &str,
+        i64,
+        &vigil_plugin_sdk::Batch,
+        &vigil_plugin_sdk::State,
+    ) -> vigil_plugin_sdk::State,
 }
 
-fn native_threshold(params: &str, now: i64, b: &vigil_plugin_sdk::Batch, st: &vigil_plugin_sdk::State) -> vigil_plugin_sdk::State {
+fn native_threshold(
+    params: &str,
+    now: i64,
+    b: &vigil_plugin_sdk::Batch,
+    st: &vigil_plugin_sdk::State,
+) -> vigil_plugin_sdk::State {
     let p = vigil_plugin_sdk::configure::<check_threshold::Plugin>(params).expect("params");
-    vigil_plugin_sdk::evaluate::<check_threshold::Plugin>(&p, now, b, st).expect("evaluate").state
+    vigil_plugin_sdk::evaluate::<check_threshold::Plugin>(&p, now, b, st)
+        .expect("evaluate")
+        .state
 }
 
-fn native_ewma(params: &str, now: i64, b: &vigil_plugin_sdk::Batch, st: &vigil_plugin_sdk::State) -> vigil_plugin_sdk::State {
+fn native_ewma(
+    params: &str,
+    now: i64,
+    b: &vigil_plugin_sdk::Batch,
+    st: &vigil_plugin_sdk::State,
+) -> vigil_plugin_sdk::State {
     let p = vigil_plugin_sdk::configure::<check_ewma::Plugin>(params).expect("params");
-    vigil_plugin_sdk::evaluate::<check_ewma::Plugin>(&p, now, b, st).expect("evaluate").state
+    vigil_plugin_sdk::evaluate::<check_ewma::Plugin>(&p, now, b, st)
+        .expect("evaluate")
+        .state
 }
 
 fn main() {
     let series = env_usize("VIGIL_BENCH_SERIES", 100_000);
     let points = env_usize("VIGIL_BENCH_POINTS", 120);
     let rounds = env_usize("VIGIL_BENCH_ROUNDS", 7);
-    println!("check evaluation: {series} series x {points} points per rule evaluation, median of {rounds}");
+    println!(
+        "check evaluation: {series} series x {points} points per rule evaluation, median of {rounds}"
+    );
     let sandbox = Sandbox::new(
         None,
         Limits {
@@ -97,21 +125,39 @@ fn main() {
     )
     .expect("sandbox");
     let cases = [
-        Case { name: "threshold", file: "check_threshold.wasm", params: r#"{"above": 90.0}"#, native: native_threshold },
-        Case { name: "ewma", file: "check_ewma.wasm", params: r#"{"alpha": 0.3, "k": 3.0}"#, native: native_ewma },
+        Case {
+            name: "threshold",
+            file: "check_threshold.wasm",
+            params: r#"{"above": 90.0}"#,
+            native: native_threshold,
+        },
+        Case {
+            name: "ewma",
+            file: "check_ewma.wasm",
+            params: r#"{"alpha": 0.3, "k": 3.0}"#,
+            native: native_ewma,
+        },
     ];
-    println!("{:<10} {:<34} {:>12} {:>12} {:>10}", "check", "mode", "wasm", "native", "wasm/native");
+    println!(
+        "{:<10} {:<34} {:>12} {:>12} {:>10}",
+        "check", "mode", "wasm", "native", "wasm/native"
+    );
     for case in &cases {
         let path = wasm_path(case.file);
         let plugin = match sandbox.load_file(&path) {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("skipped {}: {} ({e}); run `cargo xtask build-plugins` first", case.name, path.display());
+                eprintln!(
+                    "skipped {}: {} ({e}); run `cargo xtask build-plugins` first",
+                    case.name,
+                    path.display()
+                );
                 continue;
             }
         };
         let params: serde_json::Value = serde_json::from_str(case.params).expect("json");
-        let mut inst = CheckInstance::new(&sandbox, plugin, &params, sandbox.default_limits()).expect("instance");
+        let mut inst = CheckInstance::new(&sandbox, plugin, &params, sandbox.default_limits())
+            .expect("instance");
         // Cold: no state yet, every point of every window is processed.
         // Steady: the window slid by one step and the state from the
         // previous evaluation comes back, as in a running rule.
@@ -133,7 +179,10 @@ fn main() {
                 wasm_t.push(t.elapsed());
                 out.expect("wasm evaluate");
                 // Native.
-                let mut nstate = vigil_plugin_sdk::State { offsets: vec![0; series + 1], data: Vec::new() };
+                let mut nstate = vigil_plugin_sdk::State {
+                    offsets: vec![0; series + 1],
+                    data: Vec::new(),
+                };
                 let (s0, s1) = (sdk_batch(&b0), sdk_batch(&b1));
                 if steady {
                     nstate = (case.native)(case.params, points as i64 * STEP_MS, &s0, &nstate);

@@ -12,7 +12,11 @@ use vigil::engine::runtime::{Runtime, StartError, sandbox_for};
 use vigil::sandbox::{Limits, Sandbox};
 
 #[derive(Parser)]
-#[command(name = "vigil", version, about = "Watches ML model services: scrape, check with Wasm plugins, alert, notify.")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Watches ML model services: scrape, check with Wasm plugins, alert, notify."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,8 +55,12 @@ enum Command {
 
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("VIGIL_LOG").unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter = EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }
 
 fn main() -> ExitCode {
@@ -64,7 +72,11 @@ fn main() -> ExitCode {
             init_logging();
             report(runtime().and_then(|rt| rt.block_on(run(&config))))
         }
-        Command::Demo { plugin_dir, listen, data_dir } => {
+        Command::Demo {
+            plugin_dir,
+            listen,
+            data_dir,
+        } => {
             init_logging();
             report(runtime().and_then(|rt| rt.block_on(demo(plugin_dir, listen, data_dir))))
         }
@@ -164,10 +176,17 @@ fn list_plugins(dir: &Path) -> ExitCode {
     let (catalog, _) = Catalog::scan(dir, &sandbox, &Catalog::default());
     let mut broken = 0;
     for f in catalog.files.values() {
-        let file = f.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let file = f
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match &f.result {
             Ok(p) => {
-                println!("{} {} ({}) [{}]", p.info.name, p.info.version, p.info.kind, file);
+                println!(
+                    "{} {} ({}) [{}]",
+                    p.info.name, p.info.version, p.info.kind, file
+                );
                 if !p.info.description.is_empty() {
                     println!("    {}", p.info.description);
                 }
@@ -190,10 +209,18 @@ fn list_plugins(dir: &Path) -> ExitCode {
     if catalog.files.is_empty() {
         println!("no .wasm files in {}", dir.display());
     }
-    if broken > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+    if broken > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-async fn demo(plugin_dir: PathBuf, listen: SocketAddr, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+async fn demo(
+    plugin_dir: PathBuf,
+    listen: SocketAddr,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let plugin_dir = std::fs::canonicalize(&plugin_dir).with_context(|| {
         format!("plugin directory {} not found: build the plugins first with `cargo xtask build-plugins`", plugin_dir.display())
     })?;
@@ -201,17 +228,31 @@ async fn demo(plugin_dir: PathBuf, listen: SocketAddr, data_dir: Option<PathBuf>
         Some(d) => d,
         None => std::env::temp_dir().join(format!("vigil-demo-{}", std::process::id())),
     };
-    std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
-    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the simulated service")?;
-    let sink = tokio::net::TcpListener::bind("127.0.0.1:0").await.context("binding the webhook sink")?;
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the simulated service")?;
+    let sink = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .context("binding the webhook sink")?;
     let (target_addr, sink_addr) = (target.local_addr()?, sink.local_addr()?);
-    tokio::spawn(vigil::demo::service::serve(target, vigil::demo::service::Schedule::default()));
+    tokio::spawn(vigil::demo::service::serve(
+        target,
+        vigil::demo::service::Schedule::default(),
+    ));
     tokio::spawn(vigil::demo::sink::serve(sink));
     let text = vigil::demo::config_text(&data_dir, &plugin_dir, listen, target_addr, sink_addr);
     let config_path = data_dir.join("vigil.toml");
-    std::fs::write(&config_path, text).with_context(|| format!("writing {}", config_path.display()))?;
-    tracing::info!("simulated Triton server at http://{target_addr}/metrics (faults: error spike at 8s, latency climb at 31s, outage at 59s, every 71s)");
-    tracing::info!("webhook sink at http://{sink_addr}/hook; config in {}", config_path.display());
+    std::fs::write(&config_path, text)
+        .with_context(|| format!("writing {}", config_path.display()))?;
+    tracing::info!(
+        "simulated Triton server at http://{target_addr}/metrics (faults: error spike at 8s, latency climb at 31s, outage at 59s, every 71s)"
+    );
+    tracing::info!(
+        "webhook sink at http://{sink_addr}/hook; config in {}",
+        config_path.display()
+    );
     tracing::info!("status page: http://{listen}/  (Ctrl-C to stop)");
     let cfg = match vigil::config::load(&config_path) {
         Ok(c) => c,

@@ -66,7 +66,12 @@ pub fn gauge(name: &'static str, help: &'static str, labels: &[(&'static str, &s
 }
 
 /// Observes a duration.
-pub fn observe(name: &'static str, help: &'static str, labels: &[(&'static str, &str)], d: Duration) {
+pub fn observe(
+    name: &'static str,
+    help: &'static str,
+    labels: &[(&'static str, &str)],
+    d: Duration,
+) {
     let secs = d.as_secs_f64();
     with(|r| {
         r.help.entry(name).or_insert(("histogram", help));
@@ -90,11 +95,7 @@ fn write_labels(out: &mut String, labels: &[(&'static str, String)], extra: Opti
     }
     out.push('{');
     let mut first = true;
-    for (k, v) in labels
-        .iter()
-        .map(|(k, v)| (*k, v.as_str()))
-        .chain(extra)
-    {
+    for (k, v) in labels.iter().map(|(k, v)| (*k, v.as_str())).chain(extra) {
         if !first {
             out.push(',');
         }
@@ -121,7 +122,11 @@ pub fn render() -> String {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
             match kind {
                 "counter" | "gauge" => {
-                    let map = if kind == "counter" { &r.counters } else { &r.gauges };
+                    let map = if kind == "counter" {
+                        &r.counters
+                    } else {
+                        &r.gauges
+                    };
                     for ((n, labels), v) in map.range((name, Vec::new())..) {
                         if *n != name {
                             break;
@@ -173,10 +178,31 @@ pub mod events {
 
     impl ScrapeSucceeded<'_> {
         pub fn emit(self) {
-            tracing::debug!(job = self.job, url = self.url, samples = self.samples, duration_ms = self.duration.as_millis() as u64, "scraped");
-            counter("vigil_scrapes_total", "Scrapes attempted.", &[("job", self.job), ("result", "ok")], 1.0);
-            counter("vigil_scraped_samples_total", "Samples ingested by scrapes.", &[("job", self.job)], self.samples as f64);
-            observe("vigil_scrape_duration_seconds", "Time to fetch and parse one scrape.", &[("job", self.job)], self.duration);
+            tracing::debug!(
+                job = self.job,
+                url = self.url,
+                samples = self.samples,
+                duration_ms = self.duration.as_millis() as u64,
+                "scraped"
+            );
+            counter(
+                "vigil_scrapes_total",
+                "Scrapes attempted.",
+                &[("job", self.job), ("result", "ok")],
+                1.0,
+            );
+            counter(
+                "vigil_scraped_samples_total",
+                "Samples ingested by scrapes.",
+                &[("job", self.job)],
+                self.samples as f64,
+            );
+            observe(
+                "vigil_scrape_duration_seconds",
+                "Time to fetch and parse one scrape.",
+                &[("job", self.job)],
+                self.duration,
+            );
         }
     }
 
@@ -188,8 +214,18 @@ pub mod events {
 
     impl ScrapeFailed<'_> {
         pub fn emit(self) {
-            tracing::warn!(job = self.job, url = self.url, error = self.error, "scrape failed");
-            counter("vigil_scrapes_total", "Scrapes attempted.", &[("job", self.job), ("result", "error")], 1.0);
+            tracing::warn!(
+                job = self.job,
+                url = self.url,
+                error = self.error,
+                "scrape failed"
+            );
+            counter(
+                "vigil_scrapes_total",
+                "Scrapes attempted.",
+                &[("job", self.job), ("result", "error")],
+                1.0,
+            );
         }
     }
 
@@ -201,10 +237,30 @@ pub mod events {
 
     impl RuleEvaluated<'_> {
         pub fn emit(self) {
-            tracing::debug!(rule = self.rule, series = self.series, duration_us = self.duration.as_micros() as u64, "rule evaluated");
-            counter("vigil_rule_evaluations_total", "Rule evaluations.", &[("rule", self.rule)], 1.0);
-            observe("vigil_rule_evaluation_duration_seconds", "Time of one rule evaluation: query, check and alerts.", &[("rule", self.rule)], self.duration);
-            gauge("vigil_rule_series", "Series in the rule's last evaluation.", &[("rule", self.rule)], self.series as f64);
+            tracing::debug!(
+                rule = self.rule,
+                series = self.series,
+                duration_us = self.duration.as_micros() as u64,
+                "rule evaluated"
+            );
+            counter(
+                "vigil_rule_evaluations_total",
+                "Rule evaluations.",
+                &[("rule", self.rule)],
+                1.0,
+            );
+            observe(
+                "vigil_rule_evaluation_duration_seconds",
+                "Time of one rule evaluation: query, check and alerts.",
+                &[("rule", self.rule)],
+                self.duration,
+            );
+            gauge(
+                "vigil_rule_series",
+                "Series in the rule's last evaluation.",
+                &[("rule", self.rule)],
+                self.series as f64,
+            );
         }
     }
 
@@ -216,8 +272,18 @@ pub mod events {
 
     impl RuleFailed<'_> {
         pub fn emit(self) {
-            tracing::warn!(rule = self.rule, reason = self.reason, error = self.error, "rule evaluation failed");
-            counter("vigil_rule_evaluation_failures_total", "Rule evaluations that failed.", &[("rule", self.rule), ("reason", self.reason)], 1.0);
+            tracing::warn!(
+                rule = self.rule,
+                reason = self.reason,
+                error = self.error,
+                "rule evaluation failed"
+            );
+            counter(
+                "vigil_rule_evaluation_failures_total",
+                "Rule evaluations that failed.",
+                &[("rule", self.rule), ("reason", self.reason)],
+                1.0,
+            );
         }
     }
 
@@ -230,8 +296,19 @@ pub mod events {
 
     impl PluginLoaded<'_> {
         pub fn emit(self) {
-            tracing::info!(plugin = self.name, version = self.version, kind = self.kind, path = self.path, "plugin loaded");
-            counter("vigil_plugin_loads_total", "Plugin files loaded.", &[("result", "ok")], 1.0);
+            tracing::info!(
+                plugin = self.name,
+                version = self.version,
+                kind = self.kind,
+                path = self.path,
+                "plugin loaded"
+            );
+            counter(
+                "vigil_plugin_loads_total",
+                "Plugin files loaded.",
+                &[("result", "ok")],
+                1.0,
+            );
         }
     }
 
@@ -243,7 +320,12 @@ pub mod events {
     impl PluginRejected<'_> {
         pub fn emit(self) {
             tracing::warn!(path = self.path, error = self.error, "plugin rejected");
-            counter("vigil_plugin_loads_total", "Plugin files loaded.", &[("result", "error")], 1.0);
+            counter(
+                "vigil_plugin_loads_total",
+                "Plugin files loaded.",
+                &[("result", "error")],
+                1.0,
+            );
         }
     }
 
@@ -256,8 +338,19 @@ pub mod events {
 
     impl AlertChanged<'_> {
         pub fn emit(self) {
-            tracing::info!(rule = self.rule, alert = self.labels, from = self.from, to = self.to, "alert changed state");
-            counter("vigil_alert_transitions_total", "Alert state changes.", &[("rule", self.rule), ("to", self.to)], 1.0);
+            tracing::info!(
+                rule = self.rule,
+                alert = self.labels,
+                from = self.from,
+                to = self.to,
+                "alert changed state"
+            );
+            counter(
+                "vigil_alert_transitions_total",
+                "Alert state changes.",
+                &[("rule", self.rule), ("to", self.to)],
+                1.0,
+            );
         }
     }
 
@@ -269,9 +362,23 @@ pub mod events {
 
     impl NotificationSent<'_> {
         pub fn emit(self) {
-            tracing::info!(receiver = self.receiver, attempts = self.attempts, "notification delivered");
-            counter("vigil_notifications_total", "Notifications by outcome.", &[("receiver", self.receiver), ("result", "sent")], 1.0);
-            observe("vigil_notification_latency_seconds", "From queueing to delivery of a notification.", &[("receiver", self.receiver)], self.latency);
+            tracing::info!(
+                receiver = self.receiver,
+                attempts = self.attempts,
+                "notification delivered"
+            );
+            counter(
+                "vigil_notifications_total",
+                "Notifications by outcome.",
+                &[("receiver", self.receiver), ("result", "sent")],
+                1.0,
+            );
+            observe(
+                "vigil_notification_latency_seconds",
+                "From queueing to delivery of a notification.",
+                &[("receiver", self.receiver)],
+                self.latency,
+            );
         }
     }
 
@@ -284,11 +391,29 @@ pub mod events {
     impl NotificationFailed<'_> {
         pub fn emit(self) {
             if self.final_attempt {
-                tracing::error!(receiver = self.receiver, error = self.error, "notification dropped after retries");
-                counter("vigil_notifications_total", "Notifications by outcome.", &[("receiver", self.receiver), ("result", "dropped")], 1.0);
+                tracing::error!(
+                    receiver = self.receiver,
+                    error = self.error,
+                    "notification dropped after retries"
+                );
+                counter(
+                    "vigil_notifications_total",
+                    "Notifications by outcome.",
+                    &[("receiver", self.receiver), ("result", "dropped")],
+                    1.0,
+                );
             } else {
-                tracing::warn!(receiver = self.receiver, error = self.error, "notification attempt failed; will retry");
-                counter("vigil_notification_retries_total", "Failed delivery attempts that will be retried.", &[("receiver", self.receiver)], 1.0);
+                tracing::warn!(
+                    receiver = self.receiver,
+                    error = self.error,
+                    "notification attempt failed; will retry"
+                );
+                counter(
+                    "vigil_notification_retries_total",
+                    "Failed delivery attempts that will be retried.",
+                    &[("receiver", self.receiver)],
+                    1.0,
+                );
             }
         }
     }
@@ -303,9 +428,17 @@ pub mod events {
             if self.ok {
                 tracing::info!(file = self.file, "configuration reloaded");
             } else {
-                tracing::error!(file = self.file, "configuration reload failed; keeping the running configuration");
+                tracing::error!(
+                    file = self.file,
+                    "configuration reload failed; keeping the running configuration"
+                );
             }
-            counter("vigil_config_reloads_total", "Configuration reloads.", &[("result", if self.ok { "ok" } else { "error" })], 1.0);
+            counter(
+                "vigil_config_reloads_total",
+                "Configuration reloads.",
+                &[("result", if self.ok { "ok" } else { "error" })],
+                1.0,
+            );
         }
     }
 }
@@ -317,7 +450,12 @@ mod tests {
     #[test]
     fn renders_counters_and_histograms() {
         counter("vigil_test_things_total", "Things.", &[("k", "a\"b")], 2.0);
-        observe("vigil_test_duration_seconds", "Durations.", &[], Duration::from_millis(3));
+        observe(
+            "vigil_test_duration_seconds",
+            "Durations.",
+            &[],
+            Duration::from_millis(3),
+        );
         let text = render();
         assert!(text.contains("# TYPE vigil_test_things_total counter"));
         assert!(text.contains("vigil_test_things_total{k=\"a\\\"b\"} 2"));

@@ -28,7 +28,8 @@ fn instance(sandbox: &Sandbox, crate_name: &str, params: serde_json::Value) -> C
     let plugin = sandbox
         .load_file(&wasm(crate_name))
         .unwrap_or_else(|e| panic!("{crate_name} should load: {e}"));
-    CheckInstance::new(sandbox, plugin, &params, LIMITS).unwrap_or_else(|e| panic!("{crate_name} should configure: {e}"))
+    CheckInstance::new(sandbox, plugin, &params, LIMITS)
+        .unwrap_or_else(|e| panic!("{crate_name} should configure: {e}"))
 }
 
 /// Runs one evaluation and returns its error (or the verdict message).
@@ -53,7 +54,10 @@ fn every_fixture_has_a_test() {
         "fixture-threshold-v2", // tests/all/plugins.rs
     ];
     for f in fixture_crates() {
-        assert!(tested.contains(&f), "fixture {f} has no test in tests/all/sandbox.rs");
+        assert!(
+            tested.contains(&f),
+            "fixture {f} has no test in tests/all/sandbox.rs"
+        );
     }
 }
 
@@ -65,7 +69,10 @@ fn infinite_loop_is_stopped_at_the_deadline_and_the_instance_is_rebuilt() {
         let (took, r) = eval(&mut inst);
         assert!(matches!(r, Err(PluginError::Timeout(_))), "{r:?}");
         assert!(took < Duration::from_millis(600), "stopped after {took:?}");
-        assert!(took >= Duration::from_millis(150), "stopped too early: {took:?}");
+        assert!(
+            took >= Duration::from_millis(150),
+            "stopped too early: {took:?}"
+        );
     }
 }
 
@@ -75,7 +82,10 @@ fn memory_bomb_hits_the_cap() {
     let mut inst = instance(&sandbox, "fixture-membomb", serde_json::json!({}));
     let (_, r) = eval(&mut inst);
     assert!(matches!(r, Err(PluginError::OutOfMemory(_))), "{r:?}");
-    assert_eq!(r.unwrap_err().to_string(), "exceeded its memory limit of 32 MiB");
+    assert_eq!(
+        r.unwrap_err().to_string(),
+        "exceeded its memory limit of 32 MiB"
+    );
 }
 
 #[test]
@@ -93,7 +103,9 @@ fn panic_message_reaches_the_host_every_time() {
     for _ in 0..2 {
         let (_, r) = eval(&mut inst);
         match r {
-            Err(PluginError::Panic(msg)) => assert!(msg.contains("fixture panic: deliberate"), "{msg}"),
+            Err(PluginError::Panic(msg)) => {
+                assert!(msg.contains("fixture panic: deliberate"), "{msg}")
+            }
             other => panic!("expected a panic, got {other:?}"),
         }
     }
@@ -116,13 +128,20 @@ fn sockets_are_denied_even_to_a_live_loopback_port() {
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
     let sandbox = Sandbox::new(None, LIMITS).unwrap();
-    let mut inst = instance(&sandbox, "fixture-net", serde_json::json!({ "addr": addr.to_string() }));
+    let mut inst = instance(
+        &sandbox,
+        "fixture-net",
+        serde_json::json!({ "addr": addr.to_string() }),
+    );
     let (_, r) = eval(&mut inst);
     match r {
         Err(PluginError::Failed(msg)) => assert!(msg.starts_with("net:"), "{msg}"),
         other => panic!("the plugin must not open sockets, got {other:?}"),
     }
-    assert!(listener.accept().is_err(), "nothing connected to the live port");
+    assert!(
+        listener.accept().is_err(),
+        "nothing connected to the live port"
+    );
 }
 
 #[test]
@@ -141,13 +160,19 @@ fn wrong_world_and_invalid_bytes_are_rejected_with_reasons() {
     let err = sandbox.load_file(&wasm("fixture-cli")).unwrap_err();
     assert!(matches!(err, PluginError::WrongWorld(_)), "{err}");
     assert!(err.to_string().contains("vigil:plugin/check"), "{err}");
-    let err = sandbox.load_bytes(b"\0asm\x01\0\0\0garbage", Path::new("junk.wasm")).unwrap_err();
+    let err = sandbox
+        .load_bytes(b"\0asm\x01\0\0\0garbage", Path::new("junk.wasm"))
+        .unwrap_err();
     assert!(matches!(err, PluginError::Invalid(_)), "{err}");
-    let err = sandbox.load_bytes(b"not wasm at all", Path::new("junk.wasm")).unwrap_err();
+    let err = sandbox
+        .load_bytes(b"not wasm at all", Path::new("junk.wasm"))
+        .unwrap_err();
     assert!(matches!(err, PluginError::Invalid(_)), "{err}");
     // A notifier is not a check.
     let notifier = sandbox.load_file(&wasm("notify-webhook")).unwrap();
-    let err = CheckInstance::new(&sandbox, notifier, &serde_json::json!({}), LIMITS).err().unwrap();
+    let err = CheckInstance::new(&sandbox, notifier, &serde_json::json!({}), LIMITS)
+        .err()
+        .unwrap();
     assert!(matches!(err, PluginError::KindMismatch { .. }), "{err}");
 }
 
@@ -155,10 +180,23 @@ fn wrong_world_and_invalid_bytes_are_rejected_with_reasons() {
 fn bad_params_fail_at_configure_with_the_plugins_message() {
     let sandbox = Sandbox::new(None, LIMITS).unwrap();
     let plugin = sandbox.load_file(&wasm("check-threshold")).unwrap();
-    let err = CheckInstance::new(&sandbox, plugin.clone(), &serde_json::json!({ "abov": 1.0 }), LIMITS).err().unwrap();
+    let err = CheckInstance::new(
+        &sandbox,
+        plugin.clone(),
+        &serde_json::json!({ "abov": 1.0 }),
+        LIMITS,
+    )
+    .err()
+    .unwrap();
     assert!(matches!(err, PluginError::Configure(_)), "{err}");
     assert!(err.to_string().contains("abov"), "{err}");
-    let mut ok = CheckInstance::new(&sandbox, plugin, &serde_json::json!({ "above": 1.5 }), LIMITS).unwrap();
+    let mut ok = CheckInstance::new(
+        &sandbox,
+        plugin,
+        &serde_json::json!({ "above": 1.5 }),
+        LIMITS,
+    )
+    .unwrap();
     let (b, s) = batch();
     let (_, _, out) = ok.evaluate(5_000, b, s);
     let out = out.unwrap();
@@ -171,7 +209,10 @@ fn bad_params_fail_at_configure_with_the_plugins_message() {
 async fn a_hostile_rule_never_stalls_a_healthy_one() {
     let dir = TempDir::new("hostile");
     let plugins = dir.path().join("plugins");
-    install_plugins(&plugins, &["check-threshold", "fixture-loop", "fixture-panic"]);
+    install_plugins(
+        &plugins,
+        &["check-threshold", "fixture-loop", "fixture-panic"],
+    );
     let target = vigil_tests::Target::start(0.5).await;
     let port = free_port();
     let text = format!(
@@ -212,28 +253,52 @@ check = "fixture-panic"
     );
     let cfg = dir.path().join("vigil.toml");
     std::fs::write(&cfg, text).unwrap();
-    let v = Vigil::start(&cfg, format!("127.0.0.1:{port}").parse().unwrap(), &dir.path().join("log")).await;
+    let v = Vigil::start(
+        &cfg,
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        &dir.path().join("log"),
+    )
+    .await;
     let before = v.rule("Healthy").await["evaluations"].as_u64().unwrap_or(0);
     tokio::time::sleep(Duration::from_secs(3)).await;
     let healthy = v.rule("Healthy").await;
     let after = healthy["evaluations"].as_u64().unwrap_or(0);
     // 3 s at 100 ms is 30 evaluations; allow for a loaded machine, but a
     // healthy rule stuck behind a 300 ms loop would manage at most ~10.
-    assert!(after - before >= 18, "healthy rule evaluated {} times in 3 s", after - before);
+    assert!(
+        after - before >= 18,
+        "healthy rule evaluated {} times in 3 s",
+        after - before
+    );
     assert!(healthy["last_error"].is_null(), "{healthy}");
-    let looping = eventually(Duration::from_secs(5), "the looping rule's error", || async {
-        let r = v.rule("Looping").await;
-        r["last_error"].as_str().map(str::to_string)
-    })
+    let looping = eventually(
+        Duration::from_secs(5),
+        "the looping rule's error",
+        || async {
+            let r = v.rule("Looping").await;
+            r["last_error"].as_str().map(str::to_string)
+        },
+    )
     .await;
     assert!(looping.contains("time limit of 300ms"), "{looping}");
     let panicking = v.rule("Panicking").await;
     assert!(
-        panicking["last_error"].as_str().unwrap_or("").contains("fixture panic: deliberate"),
+        panicking["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fixture panic: deliberate"),
         "{panicking}"
     );
     let metrics = v.get_text("/metrics").await;
-    assert!(metrics.contains(r#"vigil_rule_evaluation_failures_total{rule="Looping",reason="timeout"}"#), "{metrics}");
-    assert!(metrics.contains(r#"vigil_rule_evaluation_failures_total{rule="Panicking",reason="panic"}"#), "{metrics}");
+    assert!(
+        metrics
+            .contains(r#"vigil_rule_evaluation_failures_total{rule="Looping",reason="timeout"}"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains(r#"vigil_rule_evaluation_failures_total{rule="Panicking",reason="panic"}"#),
+        "{metrics}"
+    );
     v.stop().await;
 }

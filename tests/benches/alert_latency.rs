@@ -19,9 +19,15 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let trials: usize = std::env::var("VIGIL_BENCH_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(25);
+    let trials: usize = std::env::var("VIGIL_BENCH_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(25);
     let dir = TempDir::new("latency");
-    install_plugins(&dir.path().join("plugins"), &["check-threshold", "notify-webhook"]);
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook"],
+    );
     let target = Target::start(0.0).await;
     let hook = Webhook::start().await;
     let port = free_port();
@@ -62,7 +68,12 @@ receiver = "hook"
         ),
     )
     .expect("config");
-    let v = Vigil::start(&cfg, format!("127.0.0.1:{port}").parse().expect("addr"), &dir.path().join("log")).await;
+    let v = Vigil::start(
+        &cfg,
+        format!("127.0.0.1:{port}").parse().expect("addr"),
+        &dir.path().join("log"),
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let mut latencies = Vec::new();
     let mut x: u64 = 0x2545_F491_4F6C_DD1D;
@@ -85,7 +96,10 @@ receiver = "hook"
                 break at;
             }
             if crossed.elapsed() > Duration::from_secs(10) {
-                panic!("trial {trial}: no firing notification; log:\n{}", v.log_text());
+                panic!(
+                    "trial {trial}: no firing notification; log:\n{}",
+                    v.log_text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         };

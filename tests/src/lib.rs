@@ -22,7 +22,11 @@ pub fn wasm_dir() -> PathBuf {
 /// (`check_threshold.wasm`), a binary crate's keeps its dashes.
 pub fn wasm(crate_name: &str) -> PathBuf {
     let lib = wasm_dir().join(format!("{}.wasm", crate_name.replace('-', "_")));
-    if lib.exists() { lib } else { wasm_dir().join(format!("{crate_name}.wasm")) }
+    if lib.exists() {
+        lib
+    } else {
+        wasm_dir().join(format!("{crate_name}.wasm"))
+    }
 }
 
 /// The out-of-tree example plugin.
@@ -32,7 +36,10 @@ pub fn example_wasm() -> PathBuf {
 
 /// The hostile fixture crates, as `build.rs` found them.
 pub fn fixture_crates() -> Vec<&'static str> {
-    env!("VIGIL_FIXTURE_CRATES").split(',').filter(|s| !s.is_empty()).collect()
+    env!("VIGIL_FIXTURE_CRATES")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// The `vigil` binary: `VIGIL_BIN`, or `target/debug/vigil` next to the tests.
@@ -40,7 +47,9 @@ pub fn vigil_bin() -> PathBuf {
     if let Ok(p) = std::env::var("VIGIL_BIN") {
         return PathBuf::from(p);
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
     let bin = root.join("target/debug/vigil");
     assert!(
         bin.exists(),
@@ -163,7 +172,12 @@ impl Vigil {
 
     pub async fn get_text(&self, path: &str) -> String {
         let url = format!("http://{}{path}", self.addr);
-        reqwest::get(&url).await.unwrap_or_else(|e| panic!("GET {url}: {e}")).text().await.unwrap_or_default()
+        reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .text()
+            .await
+            .unwrap_or_default()
     }
 
     /// The status of one rule from `/api/v1/rules`.
@@ -183,7 +197,9 @@ impl Vigil {
     /// Stops the process gracefully (SIGTERM) and waits for it.
     pub async fn stop(mut self) {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
     }
@@ -217,7 +233,9 @@ pub struct Target {
 impl Target {
     pub async fn start(initial: f64) -> Target {
         let value = Arc::new(AtomicU64::new(initial.to_bits()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind target");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind target");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new()
             .route(
@@ -247,23 +265,29 @@ impl Drop for Target {
     }
 }
 
+/// Bodies a webhook received, with their arrival time.
+type Received = Arc<Mutex<Vec<(Instant, serde_json::Value)>>>;
+
 /// A loopback webhook receiver that records every body, with arrival time.
 pub struct Webhook {
     pub addr: SocketAddr,
-    received: Arc<Mutex<Vec<(Instant, serde_json::Value)>>>,
+    received: Received,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Webhook {
     pub async fn start() -> Webhook {
         let received = Arc::new(Mutex::new(Vec::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind webhook");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind webhook");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new()
             .route(
                 "/hook",
-                post(|State(r): State<Arc<Mutex<Vec<(Instant, serde_json::Value)>>>>, body: Bytes| async move {
-                    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                post(|State(r): State<Received>, body: Bytes| async move {
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
                     r.lock().expect("lock").push((Instant::now(), v));
                     "ok"
                 }),
@@ -272,7 +296,11 @@ impl Webhook {
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Webhook { addr, received, task }
+        Webhook {
+            addr,
+            received,
+            task,
+        }
     }
 
     pub fn url(&self) -> String {

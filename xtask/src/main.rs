@@ -43,7 +43,9 @@ fn root() -> PathBuf {
 
 fn run(cmd: &mut Command) -> Result<(), String> {
     eprintln!("+ {cmd:?}");
-    let status = cmd.status().map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -61,7 +63,10 @@ fn ensure_wasm_target() -> Result<(), String> {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| format!("rustup not found ({e}); install the wasm32-wasip2 target by hand"))?;
-    if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == "wasm32-wasip2") {
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip2")
+    {
         return Ok(());
     }
     run(Command::new("rustup").args(["target", "add", "wasm32-wasip2"]))
@@ -100,7 +105,16 @@ fn demo(extra: &[String]) -> Result<(), String> {
     let plugins = build_plugins()?;
     let mut cmd = cargo();
     cmd.current_dir(root())
-        .args(["run", "-p", "vigil", "--bin", "vigil", "--", "demo", "--plugin-dir"])
+        .args([
+            "run",
+            "-p",
+            "vigil",
+            "--bin",
+            "vigil",
+            "--",
+            "demo",
+            "--plugin-dir",
+        ])
         .arg(plugins)
         .args(extra);
     run(&mut cmd)
@@ -133,12 +147,18 @@ fn apt_install(packages: &[&str]) -> Result<(), String> {
     if !sudo.is_empty() {
         install.arg("apt-get");
     }
-    install.env("DEBIAN_FRONTEND", "noninteractive").args(["install", "-y", "-q", "--no-install-recommends"]).args(&missing);
+    install
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .args(["install", "-y", "-q", "--no-install-recommends"])
+        .args(&missing);
     run(&mut install)
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// Installs what tests need, builds the binary, runs every test.
@@ -147,17 +167,36 @@ fn test(extra: &[String]) -> Result<(), String> {
     apt_install(DEBIAN_PACKAGES)?;
     let root = root();
     run(cargo().current_dir(&root).args(["fmt", "--all", "--check"]))?;
+    run(cargo().current_dir(&root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
     // The end-to-end tests run the real binary.
-    run(cargo().current_dir(&root).args(["build", "-p", "vigil", "--bin", "vigil"]))?;
-    let nextest = Command::new("cargo-nextest").arg("--version").output().is_ok_and(|o| o.status.success());
+    run(cargo()
+        .current_dir(&root)
+        .args(["build", "-p", "vigil", "--bin", "vigil"]))?;
+    let nextest = Command::new("cargo-nextest")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if nextest {
+        // Doc tests first (nextest does not run them), so the run closes on
+        // nextest's summary of every other test.
+        run(cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--doc"]))?;
         run(cargo()
             .current_dir(&root)
             .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-            .args(extra))?;
-        // nextest does not run doc tests.
-        run(cargo().current_dir(&root).args(["test", "--workspace", "--doc"]))
+            .args(extra))
     } else {
-        run(cargo().current_dir(&root).args(["test", "--workspace", "--no-fail-fast"]).args(extra))
+        run(cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(extra))
     }
 }

@@ -41,9 +41,21 @@ pub fn render(s: &Shared) -> String {
         "code{font-size:12px}</style></head><body><h1>Vigil</h1>"
     ));
     let rules = s.rule_statuses();
-    let firing = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "firing").count();
-    let pending = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "pending").count();
-    let _ = write!(h, "<p>{} rules, <b>{firing} firing</b>, {pending} pending alerts</p>", rules.len());
+    let firing = rules
+        .iter()
+        .flat_map(|r| &r.alerts)
+        .filter(|a| a.state == "firing")
+        .count();
+    let pending = rules
+        .iter()
+        .flat_map(|r| &r.alerts)
+        .filter(|a| a.state == "pending")
+        .count();
+    let _ = write!(
+        h,
+        "<p>{} rules, <b>{firing} firing</b>, {pending} pending alerts</p>",
+        rules.len()
+    );
 
     h.push_str("<h2>Alerts</h2><table><tr><th>state</th><th>alert</th><th>labels</th><th>value</th><th>since</th><th>summary</th></tr>");
     for r in &rules {
@@ -62,7 +74,11 @@ pub fn render(s: &Shared) -> String {
                 labels = esc(&labels.join(", ")),
                 value = a.value,
                 since = ago(now, a.active_at_ms),
-                summary = esc(a.annotations.get("summary").map(String::as_str).unwrap_or("")),
+                summary = esc(a
+                    .annotations
+                    .get("summary")
+                    .map(String::as_str)
+                    .unwrap_or("")),
             );
         }
     }
@@ -113,7 +129,12 @@ pub fn render(s: &Shared) -> String {
                 );
             }
             Some(e) => {
-                let _ = write!(h, "<tr><td>{}</td><td colspan=4 class=err>{}</td></tr>", esc(&p.file), esc(e));
+                let _ = write!(
+                    h,
+                    "<tr><td>{}</td><td colspan=4 class=err>{}</td></tr>",
+                    esc(&p.file),
+                    esc(e)
+                );
             }
         }
     }

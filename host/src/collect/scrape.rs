@@ -21,7 +21,8 @@ use crate::telemetry::events;
 /// Largest body read from a target.
 const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-const ACCEPT: &str = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+const ACCEPT: &str =
+    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
 
 /// Announces that a scrape's samples are in the store, so rules fed by it
 /// evaluate now rather than at their next tick.
@@ -182,7 +183,10 @@ impl Scraper {
             .client
             .get(&self.cfg.url)
             .header(reqwest::header::ACCEPT, ACCEPT)
-            .header("X-Prometheus-Scrape-Timeout-Seconds", format!("{}", self.cfg.timeout.as_secs_f64()))
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", self.cfg.timeout.as_secs_f64()),
+            )
             .timeout(self.cfg.timeout)
             .send()
             .await
@@ -190,7 +194,10 @@ impl Scraper {
         if !resp.status().is_success() {
             return Err(format!("server returned HTTP status {}", resp.status()));
         }
-        if resp.content_length().is_some_and(|l| l as usize > MAX_BODY_BYTES) {
+        if resp
+            .content_length()
+            .is_some_and(|l| l as usize > MAX_BODY_BYTES)
+        {
             return Err(format!("body larger than {MAX_BODY_BYTES} bytes"));
         }
         let format = exposition::detect_format(
@@ -213,8 +220,7 @@ impl Scraper {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
         let mut seen = HashSet::with_capacity(self.last_seen.len());
         let mut new_names = false;
-        let mut parser = exposition::Parser::new(text, format);
-        while let Some(entry) = parser.next() {
+        for entry in exposition::Parser::new(text, format) {
             let entry = entry.map_err(|e| e.to_string())?;
             let Entry::Sample(s) = entry else { continue };
             let id = match self.cache.get(s.series) {
@@ -245,7 +251,11 @@ impl Scraper {
         if new_names {
             let mut names: HashSet<String> = (*self.names).clone();
             for id in self.cache.values() {
-                if let Some(name) = self.store.labels(*id).and_then(|l| l.metric_name().map(str::to_string)) {
+                if let Some(name) = self
+                    .store
+                    .labels(*id)
+                    .and_then(|l| l.metric_name().map(str::to_string))
+                {
                     names.insert(name);
                 }
             }
@@ -259,7 +269,8 @@ impl Scraper {
     /// `exported_<name>`, as Prometheus does without `honor_labels`.
     fn target_labels(&self, series: &str) -> Result<Labels, String> {
         let (name, pairs) = exposition::parse_series(series).map_err(|e| e.to_string())?;
-        let mut out: Vec<(String, String)> = Vec::with_capacity(pairs.len() + 3 + self.cfg.labels.len());
+        let mut out: Vec<(String, String)> =
+            Vec::with_capacity(pairs.len() + 3 + self.cfg.labels.len());
         let ours = |n: &str| n == "job" || n == "instance" || self.cfg.labels.contains_key(n);
         for (k, v) in pairs {
             if ours(&k) {
@@ -313,5 +324,87 @@ fn describe_reqwest(e: &reqwest::Error, timeout: Duration) -> String {
         msg
     } else {
         e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::Query;
+    use std::collections::BTreeMap;
+
+    fn scraper(store: Arc<SeriesStore>) -> Scraper {
+        let cfg = TargetConfig {
+            job: "triton".into(),
+            url: "http://127.0.0.1:8002/metrics".into(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+            labels: BTreeMap::from([("env".to_string(), "prod".to_string())]),
+        };
+        let (tx, _) = broadcast::channel(4);
+        Scraper::new(cfg, reqwest::Client::new(), store, tx, Arc::default())
+    }
+
+    fn values(store: &SeriesStore, q: &str, t: i64) -> Vec<(String, f64)> {
+        let q = Query::parse(q).unwrap();
+        let mut v: Vec<_> = store
+            .select_instant(&q, t, 60_000)
+            .into_iter()
+            .map(|s| (s.labels.to_string(), s.value))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    #[test]
+    fn vanished_series_go_stale_and_target_labels_are_added() {
+        let store = Arc::new(SeriesStore::new(600_000));
+        let mut s = scraper(store.clone());
+        let a = "# TYPE x counter\nx{model=\"a\"} 1\nx{model=\"b\",job=\"inner\"} 2\n";
+        assert_eq!(s.ingest(a.as_bytes(), Format::PrometheusText, 1_000), Ok(2));
+        store.append(&s.buf);
+        let expected: Vec<(String, f64)> = vec![
+            (
+                r#"x{env="prod", exported_job="inner", instance="127.0.0.1:8002", job="triton", model="b"}"#.into(),
+                2.0,
+            ),
+            (r#"x{env="prod", instance="127.0.0.1:8002", job="triton", model="a"}"#.into(), 1.0),
+        ];
+        assert_eq!(values(&store, "x", 1_500), expected);
+        s.buf.clear();
+        let b = "x{model=\"a\"} 3\n";
+        assert_eq!(s.ingest(b.as_bytes(), Format::PrometheusText, 2_000), Ok(1));
+        store.append(&s.buf);
+        // b vanished: stale from 2 s on, though still within the lookback.
+        let after = values(&store, "x", 2_500);
+        assert_eq!(after.len(), 1);
+        assert_eq!(after[0].1, 3.0);
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line_and_keeps_nothing() {
+        let store = Arc::new(SeriesStore::new(600_000));
+        let mut s = scraper(store.clone());
+        let err = s
+            .ingest(b"ok 1\nbad{x=\"1\" 2\n", Format::PrometheusText, 1_000)
+            .unwrap_err();
+        assert!(err.starts_with("line 2, column"), "{err}");
+    }
+
+    #[test]
+    fn synthetic_series_follow_prometheus() {
+        let store = Arc::new(SeriesStore::new(600_000));
+        let mut s = scraper(store.clone());
+        s.push_synthetic("up", 1.0, 1_000);
+        s.push_synthetic("scrape_samples_scraped", 7.0, 1_000);
+        store.append(&s.buf);
+        assert_eq!(
+            values(&store, "up", 1_000),
+            vec![(
+                r#"up{env="prod", instance="127.0.0.1:8002", job="triton"}"#.into(),
+                1.0
+            )]
+        );
+        assert_eq!(values(&store, "scrape_samples_scraped", 1_000)[0].1, 7.0);
     }
 }

@@ -10,8 +10,19 @@ use std::path::Path;
 pub const CONFIG_TEMPLATE: &str = include_str!("vigil-demo.toml");
 
 /// Fills the template.
-pub fn config_text(data_dir: &Path, plugin_dir: &Path, listen: SocketAddr, target: SocketAddr, sink: SocketAddr) -> String {
-    let toml_path = |p: &Path| p.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+pub fn config_text(
+    data_dir: &Path,
+    plugin_dir: &Path,
+    listen: SocketAddr,
+    target: SocketAddr,
+    sink: SocketAddr,
+) -> String {
+    let toml_path = |p: &Path| {
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    };
     CONFIG_TEMPLATE
         .replace("@DATA_DIR@", &toml_path(data_dir))
         .replace("@PLUGIN_DIR@", &toml_path(plugin_dir))

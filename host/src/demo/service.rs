@@ -97,18 +97,27 @@ pub async fn serve(listener: tokio::net::TcpListener, schedule: Schedule) -> std
             last: now,
         }),
     });
-    let app = Router::new().route("/metrics", get(metrics)).with_state(sim);
+    let app = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(sim);
     axum::serve(listener, app).await
 }
 
 async fn metrics(State(sim): State<Arc<Sim>>) -> Response {
     let (phase, progress) = sim.schedule.at(sim.started.elapsed());
     if phase == Phase::Outage {
-        return (StatusCode::SERVICE_UNAVAILABLE, "model repository unavailable\n").into_response();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "model repository unavailable\n",
+        )
+            .into_response();
     }
     let body = render(&sim, phase, progress);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response()
@@ -133,7 +142,11 @@ fn render(sim: &Sim, phase: Phase, progress: f64) -> String {
         let rps = [40.0, 25.0][m];
         // About 0.2% errors normally; the first model fails a third of its
         // requests during the spike.
-        let err_ratio = if phase == Phase::ErrorSpike && m == 0 { 0.35 } else { 0.002 };
+        let err_ratio = if phase == Phase::ErrorSpike && m == 0 {
+            0.35
+        } else {
+            0.002
+        };
         c.success[m] += (rps * dt * (1.0 - err_ratio)).round();
         c.failure[m] += (rps * dt * err_ratio).round();
         let mean_us = p99_us(m, phase, progress) * 0.45;
@@ -144,45 +157,139 @@ fn render(sim: &Sim, phase: Phase, progress: f64) -> String {
     let family = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    family(&mut out, "nv_inference_request_success", "Number of successful inference requests, all batch sizes", "counter");
+    family(
+        &mut out,
+        "nv_inference_request_success",
+        "Number of successful inference requests, all batch sizes",
+        "counter",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(out, "nv_inference_request_success{{model=\"{model}\",version=\"1\"}} {}", c.success[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_request_success{{model=\"{model}\",version=\"1\"}} {}",
+            c.success[m]
+        );
     }
-    family(&mut out, "nv_inference_request_failure", "Number of failed inference requests, all batch sizes", "counter");
+    family(
+        &mut out,
+        "nv_inference_request_failure",
+        "Number of failed inference requests, all batch sizes",
+        "counter",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(out, "nv_inference_request_failure{{model=\"{model}\",version=\"1\"}} {}", c.failure[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_request_failure{{model=\"{model}\",version=\"1\"}} {}",
+            c.failure[m]
+        );
     }
-    family(&mut out, "nv_inference_count", "Number of inferences performed (does not include cached requests)", "counter");
+    family(
+        &mut out,
+        "nv_inference_count",
+        "Number of inferences performed (does not include cached requests)",
+        "counter",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(out, "nv_inference_count{{model=\"{model}\",version=\"1\"}} {}", c.success[m] + c.failure[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_count{{model=\"{model}\",version=\"1\"}} {}",
+            c.success[m] + c.failure[m]
+        );
     }
-    family(&mut out, "nv_inference_request_duration_us", "Cumulative inference request duration in microseconds (includes cached requests)", "counter");
+    family(
+        &mut out,
+        "nv_inference_request_duration_us",
+        "Cumulative inference request duration in microseconds (includes cached requests)",
+        "counter",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(out, "nv_inference_request_duration_us{{model=\"{model}\",version=\"1\"}} {}", c.duration_us[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_request_duration_us{{model=\"{model}\",version=\"1\"}} {}",
+            c.duration_us[m]
+        );
     }
-    family(&mut out, "nv_inference_queue_duration_us", "Cumulative inference queuing duration in microseconds (includes cached requests)", "counter");
+    family(
+        &mut out,
+        "nv_inference_queue_duration_us",
+        "Cumulative inference queuing duration in microseconds (includes cached requests)",
+        "counter",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(out, "nv_inference_queue_duration_us{{model=\"{model}\",version=\"1\"}} {}", c.queue_us[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_queue_duration_us{{model=\"{model}\",version=\"1\"}} {}",
+            c.queue_us[m]
+        );
     }
-    family(&mut out, "nv_inference_request_summary_us", "Summary of inference request duration in microseconds (includes cached requests)", "summary");
+    family(
+        &mut out,
+        "nv_inference_request_summary_us",
+        "Summary of inference request duration in microseconds (includes cached requests)",
+        "summary",
+    );
     for (m, model) in MODELS.iter().enumerate() {
         let p99 = p99_us(m, phase, progress);
         for (q, f) in [("0.5", 0.4), ("0.9", 0.75), ("0.99", 1.0)] {
-            let _ = writeln!(out, "nv_inference_request_summary_us{{model=\"{model}\",version=\"1\",quantile=\"{q}\"}} {}", (p99 * f).round());
+            let _ = writeln!(
+                out,
+                "nv_inference_request_summary_us{{model=\"{model}\",version=\"1\",quantile=\"{q}\"}} {}",
+                (p99 * f).round()
+            );
         }
-        let _ = writeln!(out, "nv_inference_request_summary_us_sum{{model=\"{model}\",version=\"1\"}} {}", c.duration_us[m]);
-        let _ = writeln!(out, "nv_inference_request_summary_us_count{{model=\"{model}\",version=\"1\"}} {}", c.success[m] + c.failure[m]);
+        let _ = writeln!(
+            out,
+            "nv_inference_request_summary_us_sum{{model=\"{model}\",version=\"1\"}} {}",
+            c.duration_us[m]
+        );
+        let _ = writeln!(
+            out,
+            "nv_inference_request_summary_us_count{{model=\"{model}\",version=\"1\"}} {}",
+            c.success[m] + c.failure[m]
+        );
     }
-    family(&mut out, "nv_inference_pending_request_count", "Instantaneous number of pending requests awaiting execution per-model.", "gauge");
+    family(
+        &mut out,
+        "nv_inference_pending_request_count",
+        "Instantaneous number of pending requests awaiting execution per-model.",
+        "gauge",
+    );
     for (m, model) in MODELS.iter().enumerate() {
-        let pending = if phase == Phase::LatencyClimb && m == 0 { (12.0 * progress).round() } else { 0.0 };
-        let _ = writeln!(out, "nv_inference_pending_request_count{{model=\"{model}\",version=\"1\"}} {pending}");
+        let pending = if phase == Phase::LatencyClimb && m == 0 {
+            (12.0 * progress).round()
+        } else {
+            0.0
+        };
+        let _ = writeln!(
+            out,
+            "nv_inference_pending_request_count{{model=\"{model}\",version=\"1\"}} {pending}"
+        );
     }
-    family(&mut out, "nv_gpu_utilization", "GPU utilization rate [0.0 - 1.0)", "gauge");
-    let util = if phase == Phase::LatencyClimb { 0.62 + 0.35 * progress } else { 0.58 };
-    let _ = writeln!(out, "nv_gpu_utilization{{gpu_uuid=\"GPU-951eeeeb-d284-d263-688e-d98a5306389b\"}} {util}");
-    family(&mut out, "nv_gpu_memory_used_bytes", "GPU used memory, in bytes", "gauge");
-    let _ = writeln!(out, "nv_gpu_memory_used_bytes{{gpu_uuid=\"GPU-951eeeeb-d284-d263-688e-d98a5306389b\"}} 9865003008");
+    family(
+        &mut out,
+        "nv_gpu_utilization",
+        "GPU utilization rate [0.0 - 1.0)",
+        "gauge",
+    );
+    let util = if phase == Phase::LatencyClimb {
+        0.62 + 0.35 * progress
+    } else {
+        0.58
+    };
+    let _ = writeln!(
+        out,
+        "nv_gpu_utilization{{gpu_uuid=\"GPU-951eeeeb-d284-d263-688e-d98a5306389b\"}} {util}"
+    );
+    family(
+        &mut out,
+        "nv_gpu_memory_used_bytes",
+        "GPU used memory, in bytes",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "nv_gpu_memory_used_bytes{{gpu_uuid=\"GPU-951eeeeb-d284-d263-688e-d98a5306389b\"}} 9865003008"
+    );
     out
 }
 

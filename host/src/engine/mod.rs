@@ -48,7 +48,11 @@ pub struct Compiled {
 
 /// Compiles rules and receivers against the plugin catalog. Every error is
 /// reported, each at the config location it comes from.
-pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Compiled, ConfigErrors> {
+pub fn compile(
+    cfg: &Config,
+    catalog: &Catalog,
+    sandbox: &Sandbox,
+) -> Result<Compiled, ConfigErrors> {
     let mut errors = Vec::new();
     let file = cfg.file.clone();
     let err = |loc, msg: String| ConfigError::at(file.clone(), loc, msg);
@@ -57,7 +61,10 @@ pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Com
         let query = match Query::parse(&r.query) {
             Ok(q) => Some(q),
             Err(e) => {
-                errors.push(err(r.query_at, format!("rule {:?}: invalid query: {e}", r.name)));
+                errors.push(err(
+                    r.query_at,
+                    format!("rule {:?}: invalid query: {e}", r.name),
+                ));
                 None
             }
         };
@@ -76,17 +83,29 @@ pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Com
         };
         let check = match catalog.get(&r.check) {
             None => {
-                errors.push(err(r.check_at, missing_plugin(&r.check, PluginKind::Check, catalog, &cfg.plugin_dir)));
+                errors.push(err(
+                    r.check_at,
+                    missing_plugin(&r.check, PluginKind::Check, catalog, &cfg.plugin_dir),
+                ));
                 None
             }
             Some(p) if p.info.kind != PluginKind::Check => {
-                errors.push(err(r.check_at, format!("plugin {:?} is a {} plugin; `check` needs a check plugin", r.check, p.info.kind)));
+                errors.push(err(
+                    r.check_at,
+                    format!(
+                        "plugin {:?} is a {} plugin; `check` needs a check plugin",
+                        r.check, p.info.kind
+                    ),
+                ));
                 None
             }
             Some(p) => match CheckInstance::new(sandbox, p.clone(), &r.params, limits) {
                 Ok(c) => Some(c),
                 Err(e) => {
-                    errors.push(err(r.params_at, format!("rule {:?}: check plugin {:?} {e}", r.name, r.check)));
+                    errors.push(err(
+                        r.params_at,
+                        format!("rule {:?}: check plugin {:?} {e}", r.name, r.check),
+                    ));
                     None
                 }
             },
@@ -109,11 +128,20 @@ pub fn compile(cfg: &Config, catalog: &Catalog, sandbox: &Sandbox) -> Result<Com
         if r.notifier != crate::notify::CONSOLE {
             match catalog.get(&r.notifier) {
                 None => {
-                    errors.push(err(r.notifier_at, missing_plugin(&r.notifier, PluginKind::Notifier, catalog, &cfg.plugin_dir)));
+                    errors.push(err(
+                        r.notifier_at,
+                        missing_plugin(&r.notifier, PluginKind::Notifier, catalog, &cfg.plugin_dir),
+                    ));
                     continue;
                 }
                 Some(p) if p.info.kind != PluginKind::Notifier => {
-                    errors.push(err(r.notifier_at, format!("plugin {:?} is a {} plugin; `notifier` needs a notifier plugin", r.notifier, p.info.kind)));
+                    errors.push(err(
+                        r.notifier_at,
+                        format!(
+                            "plugin {:?} is a {} plugin; `notifier` needs a notifier plugin",
+                            r.notifier, p.info.kind
+                        ),
+                    ));
                     continue;
                 }
                 Some(_) => {}
@@ -169,7 +197,11 @@ fn alert_rule(r: &RuleConfig) -> Result<AlertRule, Vec<(crate::config::Location,
 /// The position of byte `offset` of a string value whose opening quote is
 /// at `quote`, when the TOML text is the value itself (one line, no escapes);
 /// otherwise the quote's position.
-fn inside_string(quote: crate::config::Location, value: &str, offset: usize) -> crate::config::Location {
+fn inside_string(
+    quote: crate::config::Location,
+    value: &str,
+    offset: usize,
+) -> crate::config::Location {
     let plain = !value.contains(['"', '\\', '\n', '\t', '\r']);
     match value.get(..offset) {
         Some(before) if plain => crate::config::Location {
@@ -192,10 +224,17 @@ fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -
     let mut msg = format!(
         "no {kind} plugin named {name:?} in {} (available: {})",
         dir.display(),
-        if available.is_empty() { "none".to_string() } else { available.join(", ") }
+        if available.is_empty() {
+            "none".to_string()
+        } else {
+            available.join(", ")
+        }
     );
     if broken > 0 {
-        msg.push_str(&format!("; {broken} file(s) there failed to load, see `vigil plugins --dir {}`", dir.display()));
+        msg.push_str(&format!(
+            "; {broken} file(s) there failed to load, see `vigil plugins --dir {}`",
+            dir.display()
+        ));
     }
     msg
 }
@@ -203,7 +242,11 @@ fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -
 /// How long raw samples must be kept for these rules: the longest window
 /// (for backfill) plus the selector lookback.
 pub fn retention_ms(rules: &[RuleConfig]) -> i64 {
-    let longest = rules.iter().map(|r| r.window.as_millis() as i64).max().unwrap_or(0);
+    let longest = rules
+        .iter()
+        .map(|r| r.window.as_millis() as i64)
+        .max()
+        .unwrap_or(0);
     longest + LOOKBACK_MS
 }
 
@@ -292,7 +335,12 @@ impl Shared {
     }
 
     pub fn rule_statuses(&self) -> Vec<RuleStatus> {
-        self.rules.read().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
+        self.rules
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn update_rule(&self, name: &str, f: impl FnOnce(&mut RuleStatus)) {
@@ -345,15 +393,48 @@ impl Shared {
 
     /// Refreshes gauges that are read rather than counted.
     pub fn record_gauges(&self) {
-        if let Some(store) = self.store.read().unwrap_or_else(|e| e.into_inner()).as_ref() {
-            crate::telemetry::gauge("vigil_store_series", "Series held in memory.", &[], store.series_count() as f64);
-            crate::telemetry::gauge("vigil_store_samples", "Samples held in memory.", &[], store.sample_count() as f64);
+        if let Some(store) = self
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            crate::telemetry::gauge(
+                "vigil_store_series",
+                "Series held in memory.",
+                &[],
+                store.series_count() as f64,
+            );
+            crate::telemetry::gauge(
+                "vigil_store_samples",
+                "Samples held in memory.",
+                &[],
+                store.sample_count() as f64,
+            );
         }
         let rules = self.rule_statuses();
-        let firing = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "firing").count();
-        let pending = rules.iter().flat_map(|r| &r.alerts).filter(|a| a.state == "pending").count();
-        crate::telemetry::gauge("vigil_alerts", "Active alerts by state.", &[("state", "firing")], firing as f64);
-        crate::telemetry::gauge("vigil_alerts", "Active alerts by state.", &[("state", "pending")], pending as f64);
+        let firing = rules
+            .iter()
+            .flat_map(|r| &r.alerts)
+            .filter(|a| a.state == "firing")
+            .count();
+        let pending = rules
+            .iter()
+            .flat_map(|r| &r.alerts)
+            .filter(|a| a.state == "pending")
+            .count();
+        crate::telemetry::gauge(
+            "vigil_alerts",
+            "Active alerts by state.",
+            &[("state", "firing")],
+            firing as f64,
+        );
+        crate::telemetry::gauge(
+            "vigil_alerts",
+            "Active alerts by state.",
+            &[("state", "pending")],
+            pending as f64,
+        );
     }
 }
 

@@ -39,7 +39,10 @@ impl Catalog {
         let mut files = BTreeMap::new();
         let mut changed = false;
         let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e.filter_map(Result::ok).map(|e| e.path()).collect::<Vec<_>>(),
+            Ok(e) => e
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .collect::<Vec<_>>(),
             Err(err) => {
                 if previous.files.is_empty() && previous.generation > 0 {
                     return (previous.clone(), false);
@@ -52,7 +55,9 @@ impl Catalog {
             if path.extension().and_then(|e| e.to_str()) != Some("wasm") {
                 continue;
             }
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
             if !meta.is_file() {
                 continue;
             }

@@ -18,7 +18,9 @@ use super::{AlertView, RuleSpec, Shared};
 use crate::alert::{self, AlertInput, AlertState, AlertingRule, CheckStatus, RuleState};
 use crate::collect::scrape::{ScrapeLanded, now_ms};
 use crate::notify::Dispatcher;
-use crate::sandbox::{Alert, AlertStatus, Batch, CheckInstance, Plugin, Sandbox, SeriesState, Status};
+use crate::sandbox::{
+    Alert, AlertStatus, Batch, CheckInstance, Plugin, Sandbox, SeriesState, Status,
+};
 use crate::store::SeriesStore;
 use crate::store::durable::Durable;
 use crate::store::labels::Labels;
@@ -81,10 +83,13 @@ impl RuleCore {
             Ok(Some(json)) => match serde_json::from_str::<RuleState>(&json) {
                 Ok(state) => {
                     self.alerts = AlertingRule::with_state(self.spec.alert.clone(), state);
-                    self.alerts.set_external(Labels::default(), self.spec.external_url.clone());
+                    self.alerts
+                        .set_external(Labels::default(), self.spec.external_url.clone());
                     tracing::info!(rule = %name, alerts = self.alerts.alerts().len(), "restored alert state");
                 }
-                Err(e) => tracing::warn!(rule = %name, error = %e, "ignoring unreadable saved alert state"),
+                Err(e) => {
+                    tracing::warn!(rule = %name, error = %e, "ignoring unreadable saved alert state")
+                }
             },
             Ok(None) => {}
             Err(e) => tracing::warn!(rule = %name, error = %e, "cannot read saved alert state"),
@@ -110,7 +115,12 @@ impl RuleCore {
         }
     }
 
-    pub(crate) fn evaluate(&mut self, store: &SeriesStore, now: i64, external_url: &str) -> Outcome {
+    pub(crate) fn evaluate(
+        &mut self,
+        store: &SeriesStore,
+        now: i64,
+        external_url: &str,
+    ) -> Outcome {
         let started = Instant::now();
         let mut out = Outcome {
             at_ms: now,
@@ -159,7 +169,10 @@ impl RuleCore {
                 o.verdicts
             }
             Err(e) => {
-                out.error = Some((format!("check plugin {} {e}", check.plugin().info.name), e.reason()));
+                out.error = Some((
+                    format!("check plugin {} {e}", check.plugin().info.name),
+                    e.reason(),
+                ));
                 out.duration = started.elapsed();
                 return out;
             }
@@ -190,7 +203,11 @@ impl RuleCore {
     /// Marks them sent, so a restart does not send them again. Firing
     /// alerts are not repeated: repeats belong to notification routing.
     fn collect_sends(&mut self, now: i64, external_url: &str) -> Vec<(Labels, Alert)> {
-        let generator_url = format!("{}/#rule-{}", external_url.trim_end_matches('/'), self.spec.cfg.name);
+        let generator_url = format!(
+            "{}/#rule-{}",
+            external_url.trim_end_matches('/'),
+            self.spec.cfg.name
+        );
         let mut out = Vec::new();
         for a in self.alerts.alerts() {
             if !a.needs_send(now, NO_REPEAT) {
@@ -205,8 +222,16 @@ impl RuleCore {
                 a.labels.clone(),
                 Alert {
                     status,
-                    labels: a.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-                    annotations: a.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    labels: a
+                        .labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    annotations: a
+                        .annotations
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                     value: a.value,
                     starts_at: a.fired_at.unwrap_or(a.active_at),
                     ends_at: a.resolved_at,
@@ -227,7 +252,11 @@ impl RuleCore {
             .filter(|a| a.is_active())
             .map(|a| AlertView {
                 rule: self.spec.cfg.name.clone(),
-                labels: a.labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                labels: a
+                    .labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 annotations: a.annotations.clone(),
                 state: a.state.to_string(),
                 active_at_ms: a.active_at,
@@ -250,7 +279,11 @@ impl RuleCore {
     }
 
     /// Swaps in a new version of the check plugin, keeping windows and state.
-    fn swap_plugin(&mut self, sandbox: &Sandbox, plugin: Option<Arc<Plugin>>) -> Result<(), String> {
+    fn swap_plugin(
+        &mut self,
+        sandbox: &Sandbox,
+        plugin: Option<Arc<Plugin>>,
+    ) -> Result<(), String> {
         let name = &self.spec.cfg.check;
         let Some(plugin) = plugin else {
             if self.check.take().is_some() {
@@ -258,10 +291,19 @@ impl RuleCore {
             }
             return Ok(());
         };
-        if self.check.as_ref().is_some_and(|c| c.plugin().sha256 == plugin.sha256) {
+        if self
+            .check
+            .as_ref()
+            .is_some_and(|c| c.plugin().sha256 == plugin.sha256)
+        {
             return Ok(());
         }
-        match CheckInstance::new(sandbox, plugin.clone(), &self.spec.cfg.params, self.spec.limits) {
+        match CheckInstance::new(
+            sandbox,
+            plugin.clone(),
+            &self.spec.cfg.params,
+            self.spec.limits,
+        ) {
             Ok(inst) => {
                 tracing::info!(rule = %self.spec.cfg.name, plugin = %name, version = %plugin.info.version, "check plugin swapped in; state and alerts kept");
                 self.check = Some(inst);
@@ -298,7 +340,9 @@ impl RuleTask {
         let mut last_state_save = Instant::now();
         let mut plugin_error: Option<String> = None;
         loop {
-            let Some(spec) = self.core.as_ref().map(|c| c.spec.clone()) else { return };
+            let Some(spec) = self.core.as_ref().map(|c| c.spec.clone()) else {
+                return;
+            };
             let every = spec.cfg.every;
             // Scrape-triggered evaluations keep at least 90% of `every`
             // apart, so a window holds about one point per step.
@@ -347,13 +391,16 @@ impl RuleTask {
     }
 
     fn apply_update(&mut self, spec: RuleSpec, check: CheckInstance) {
-        let Some(core) = self.core.as_mut() else { return };
+        let Some(core) = self.core.as_mut() else {
+            return;
+        };
         let query_changed = core.spec.cfg.query != spec.cfg.query;
         core.alerts.set_rule(spec.alert.clone());
         if query_changed {
             core.windows = Windows::new(spec.cfg.window.as_millis() as i64);
         } else {
-            core.windows.set_window_ms(spec.cfg.window.as_millis() as i64);
+            core.windows
+                .set_window_ms(spec.cfg.window.as_millis() as i64);
         }
         core.spec = Arc::new(spec);
         core.check = Some(check);
@@ -364,7 +411,9 @@ impl RuleTask {
 
     /// One evaluation, on a blocking thread.
     pub(crate) async fn tick(&mut self, plugin_error: Option<&str>) {
-        let Some(mut core) = self.core.take() else { return };
+        let Some(mut core) = self.core.take() else {
+            return;
+        };
         let store = self.store.clone();
         let url = self.external_url.clone();
         let spec = core.spec.clone();
@@ -379,10 +428,16 @@ impl RuleTask {
             Err(e) => {
                 // A bug, not a plugin failure (plugins cannot panic the host).
                 tracing::error!(rule = %spec.cfg.name, error = %e, "rule evaluation crashed; restarting the rule");
-                let check = CheckInstance::new(&self.sandbox, match self.catalog.borrow().get(&spec.cfg.check) {
-                    Some(p) => p.clone(),
-                    None => return,
-                }, &spec.cfg.params, spec.limits).ok();
+                let check = CheckInstance::new(
+                    &self.sandbox,
+                    match self.catalog.borrow().get(&spec.cfg.check) {
+                        Some(p) => p.clone(),
+                        None => return,
+                    },
+                    &spec.cfg.params,
+                    spec.limits,
+                )
+                .ok();
                 self.core = Some(RuleCore::new(spec, check));
                 return;
             }

@@ -34,7 +34,10 @@ pub enum StartError {
     #[error("{0}")]
     Durable(#[from] crate::store::durable::DurableError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Transport(String),
 }
@@ -94,8 +97,14 @@ impl Runtime {
             .map_err(|e| StartError::Transport(e.to_string()))?;
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
-            .map_err(|source| StartError::Listen { addr: cfg.listen, source })?;
-        let local_addr = listener.local_addr().map_err(|source| StartError::Listen { addr: cfg.listen, source })?;
+            .map_err(|source| StartError::Listen {
+                addr: cfg.listen,
+                source,
+            })?;
+        let local_addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: cfg.listen,
+            source,
+        })?;
         let app = crate::api::app(shared.clone());
         let api = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
@@ -105,7 +114,12 @@ impl Runtime {
         let (landed, _) = broadcast::channel(1024);
         let (catalog_tx, _) = watch::channel(catalog);
         let Compiled { rules, receivers } = compiled;
-        let dispatcher = Dispatcher::start(cfg.route.clone(), cfg.external_url.clone(), receivers, transport.clone());
+        let dispatcher = Dispatcher::start(
+            cfg.route.clone(),
+            cfg.external_url.clone(),
+            receivers,
+            transport.clone(),
+        );
         let (dispatcher_tx, _) = watch::channel(Arc::new(dispatcher));
         let config_stamp = std::fs::metadata(&cfg.file).and_then(|m| m.modified()).ok();
         let mut rt = Runtime {
@@ -145,7 +159,12 @@ impl Runtime {
         &self.shared
     }
 
-    fn spawn_rule(&mut self, spec: super::RuleSpec, check: crate::sandbox::CheckInstance, restore: bool) {
+    fn spawn_rule(
+        &mut self,
+        spec: super::RuleSpec,
+        check: crate::sandbox::CheckInstance,
+        restore: bool,
+    ) {
         let name = spec.cfg.name.clone();
         let mut core = RuleCore::new(Arc::new(spec), Some(check));
         if restore {
@@ -166,7 +185,13 @@ impl Runtime {
             external_url: self.cfg.external_url.clone(),
         };
         let handle = tokio::spawn(task.run());
-        self.rules.insert(name, RuleHandle { commands: tx, task: handle });
+        self.rules.insert(
+            name,
+            RuleHandle {
+                commands: tx,
+                task: handle,
+            },
+        );
     }
 
     fn restart_scrapers(&mut self) {
@@ -178,13 +203,20 @@ impl Runtime {
                 continue;
             }
             let status = Arc::new(Mutex::new(TargetStatus::default()));
-            let scraper = Scraper::new(t.clone(), self.http.clone(), self.store.clone(), self.landed.clone(), status.clone());
+            let scraper = Scraper::new(
+                t.clone(),
+                self.http.clone(),
+                self.store.clone(),
+                self.landed.clone(),
+                status.clone(),
+            );
             self.scrapers.push((t, status, tokio::spawn(scraper.run())));
         }
         for (_, _, h) in old {
             h.abort();
         }
-        self.shared.set_targets(self.scrapers.iter().map(|(_, s, _)| s.clone()).collect());
+        self.shared
+            .set_targets(self.scrapers.iter().map(|(_, s, _)| s.clone()).collect());
     }
 
     /// Rescans the plugin directory; rules and receivers pick up changes.
@@ -210,7 +242,12 @@ impl Runtime {
                 }
             }
         }
-        let d = Dispatcher::start(self.cfg.route.clone(), self.cfg.external_url.clone(), receivers, self.transport.clone());
+        let d = Dispatcher::start(
+            self.cfg.route.clone(),
+            self.cfg.external_url.clone(),
+            receivers,
+            self.transport.clone(),
+        );
         let _ = self.dispatcher_tx.send(Arc::new(d));
     }
 
@@ -228,16 +265,30 @@ impl Runtime {
                 for line in e.to_string().lines() {
                     tracing::error!("{line}");
                 }
-                events::ConfigReloaded { file: &file.display().to_string(), ok: false }.emit();
+                events::ConfigReloaded {
+                    file: &file.display().to_string(),
+                    ok: false,
+                }
+                .emit();
                 return Err(e);
             }
         };
-        if cfg.listen != self.cfg.listen || cfg.data_dir != self.cfg.data_dir || cfg.plugin_dir != self.cfg.plugin_dir {
-            tracing::warn!("listen, data_dir and plugin_dir changes take effect at the next restart");
+        if cfg.listen != self.cfg.listen
+            || cfg.data_dir != self.cfg.data_dir
+            || cfg.plugin_dir != self.cfg.plugin_dir
+        {
+            tracing::warn!(
+                "listen, data_dir and plugin_dir changes take effect at the next restart"
+            );
         }
         self.store.set_retention(retention_ms(&cfg.rules));
         let Compiled { rules, receivers } = compiled;
-        let d = Dispatcher::start(cfg.route.clone(), cfg.external_url.clone(), receivers, self.transport.clone());
+        let d = Dispatcher::start(
+            cfg.route.clone(),
+            cfg.external_url.clone(),
+            receivers,
+            self.transport.clone(),
+        );
         let _ = self.dispatcher_tx.send(Arc::new(d));
         let mut old = std::mem::take(&mut self.rules);
         self.cfg = cfg;
@@ -247,7 +298,10 @@ impl Runtime {
             match old.remove(&name) {
                 Some(h) => {
                     // The surviving rule keeps its windows, state and alerts.
-                    if h.commands.try_send(RuleCommand::Update(Box::new(spec), check)).is_err() {
+                    if h.commands
+                        .try_send(RuleCommand::Update(Box::new(spec), check))
+                        .is_err()
+                    {
                         tracing::error!(rule = %name, "rule task busy during reload; its update waits for the next reload");
                     }
                     self.rules.insert(name, h);
@@ -261,7 +315,11 @@ impl Runtime {
             tracing::info!(rule = %name, "rule removed");
         }
         self.restart_scrapers();
-        events::ConfigReloaded { file: &file.display().to_string(), ok: true }.emit();
+        events::ConfigReloaded {
+            file: &file.display().to_string(),
+            ok: true,
+        }
+        .emit();
         Ok(())
     }
 
@@ -272,7 +330,8 @@ impl Runtime {
         #[cfg(unix)]
         let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         #[cfg(unix)]
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         loop {
             #[cfg(unix)]
             let hup_fut = async {
@@ -321,5 +380,9 @@ impl Runtime {
 }
 
 fn same_target(a: &TargetConfig, b: &TargetConfig) -> bool {
-    a.job == b.job && a.url == b.url && a.interval == b.interval && a.timeout == b.timeout && a.labels == b.labels
+    a.job == b.job
+        && a.url == b.url
+        && a.interval == b.interval
+        && a.timeout == b.timeout
+        && a.labels == b.labels
 }

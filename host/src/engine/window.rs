@@ -60,7 +60,11 @@ impl Windows {
                     slot.timestamps.push_back(t_ms);
                     slot.values.push_back(s.value);
                 }
-                while slot.timestamps.front().is_some_and(|&first| first <= cutoff) {
+                while slot
+                    .timestamps
+                    .front()
+                    .is_some_and(|&first| first <= cutoff)
+                {
                     slot.timestamps.pop_front();
                     slot.values.pop_front();
                 }
@@ -174,7 +178,10 @@ impl Windows {
 
     /// Labels of a slot.
     pub fn labels(&self, i: usize) -> Option<&Labels> {
-        self.slots.get(i).and_then(Option::as_ref).map(|s| &s.labels)
+        self.slots
+            .get(i)
+            .and_then(Option::as_ref)
+            .map(|s| &s.labels)
     }
 
     /// The last value of a slot's window.
@@ -203,7 +210,11 @@ impl Windows {
 
     /// Points held across all windows.
     pub fn points(&self) -> usize {
-        self.slots.iter().flatten().map(|s| s.timestamps.len()).sum()
+        self.slots
+            .iter()
+            .flatten()
+            .map(|s| s.timestamps.len())
+            .sum()
     }
 }
 
@@ -226,7 +237,10 @@ mod tests {
     fn windows_slide_and_fill_columns() {
         let mut w = Windows::new(3_000);
         for t in 1..=5 {
-            let present = w.observe(t * 1_000, &[sample("a", t as f64), sample("b", -(t as f64))]);
+            let present = w.observe(
+                t * 1_000,
+                &[sample("a", t as f64), sample("b", -(t as f64))],
+            );
             assert_eq!(present.len(), 2);
         }
         let present = w.observe(6_000, &[sample("b", -6.0)]);

@@ -10,7 +10,10 @@ pub mod transport;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// tokio's clock, so retry deadlines follow paused time in tests.
+use tokio::time::Instant;
 
 use crate::config::{ReceiverConfig, RouteConfig};
 use crate::sandbox::{
@@ -64,12 +67,20 @@ impl Renderer {
         if cfg.notifier == CONSOLE {
             return Ok(Renderer::Console);
         }
-        let plugin = plugins
-            .get(&cfg.notifier)
-            .ok_or_else(|| format!("no notifier plugin named {:?} in the plugin directory", cfg.notifier))?;
-        NotifierInstance::new(sandbox, plugin.clone(), &cfg.params, sandbox.default_limits())
-            .map(Renderer::Plugin)
-            .map_err(|e| format!("notifier {:?} {e}", cfg.notifier))
+        let plugin = plugins.get(&cfg.notifier).ok_or_else(|| {
+            format!(
+                "no notifier plugin named {:?} in the plugin directory",
+                cfg.notifier
+            )
+        })?;
+        NotifierInstance::new(
+            sandbox,
+            plugin.clone(),
+            &cfg.params,
+            sandbox.default_limits(),
+        )
+        .map(Renderer::Plugin)
+        .map_err(|e| format!("notifier {:?} {e}", cfg.notifier))
     }
 }
 
@@ -103,7 +114,12 @@ impl Queue {
 
     async fn pop(&self) -> Job {
         loop {
-            if let Some(job) = self.items.lock().unwrap_or_else(|e| e.into_inner()).pop_front() {
+            if let Some(job) = self
+                .items
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front()
+            {
                 return job;
             }
             self.wake.notified().await;
@@ -249,7 +265,12 @@ async fn run_receiver(
 
 /// Delivers one rendered message, retrying transient failures with
 /// exponential backoff and jitter until the receiver's `retry_for` runs out.
-async fn deliver(cfg: &ReceiverConfig, d: &Delivery, queued_at: Instant, transport: &dyn HttpTransport) {
+async fn deliver(
+    cfg: &ReceiverConfig,
+    d: &Delivery,
+    queued_at: Instant,
+    transport: &dyn HttpTransport,
+) {
     let deadline = queued_at + cfg.retry_for;
     let mut backoff = Duration::from_millis(250);
     let mut attempts = 0u32;
@@ -303,7 +324,11 @@ fn jitter(d: Duration) -> Duration {
 
 fn log_to_console(n: &Notification) {
     for a in &n.alerts {
-        let labels: Vec<String> = a.labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
+        let labels: Vec<String> = a
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
         let summary = a
             .annotations
             .iter()
@@ -321,5 +346,165 @@ fn log_to_console(n: &Notification) {
             labels.join(", "),
             a.value
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Matcher;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use transport::BoxFuture;
+
+    /// Fails the first `failures` attempts with `error`, then accepts.
+    struct Flaky {
+        failures: u32,
+        permanent: bool,
+        attempts: AtomicU32,
+    }
+
+    impl HttpTransport for Flaky {
+        fn send<'a>(
+            &'a self,
+            _req: &'a crate::sandbox::HttpRequest,
+            _t: Duration,
+        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+            Box::pin(async move {
+                let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+                if n < self.failures {
+                    Err(if self.permanent {
+                        DeliveryError::Permanent("400".into())
+                    } else {
+                        DeliveryError::Transient("503".into())
+                    })
+                } else {
+                    Ok(())
+                }
+            })
+        }
+    }
+
+    fn receiver(allow: &[&str]) -> ReceiverConfig {
+        ReceiverConfig {
+            name: "r".into(),
+            notifier: "webhook".into(),
+            notifier_at: crate::config::Location::new(1, 1),
+            params: serde_json::json!({}),
+            params_at: crate::config::Location::new(1, 1),
+            allow_hosts: allow.iter().map(|s| s.to_string()).collect(),
+            send_resolved: true,
+            timeout: Duration::from_secs(1),
+            retry_for: Duration::from_secs(60),
+        }
+    }
+
+    fn http(url: &str) -> Delivery {
+        Delivery::Http(crate::sandbox::HttpRequest {
+            method: "POST".into(),
+            url: url.into(),
+            headers: vec![],
+            body: "{}".into(),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn transient_failures_are_retried_until_delivered() {
+        let t = Flaky {
+            failures: 3,
+            permanent: false,
+            attempts: AtomicU32::new(0),
+        };
+        deliver(
+            &receiver(&["127.0.0.1:9"]),
+            &http("http://127.0.0.1:9/x"),
+            Instant::now(),
+            &t,
+        )
+        .await;
+        assert_eq!(t.attempts.load(Ordering::SeqCst), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_stop_at_the_deadline_and_on_permanent_errors() {
+        let t = Flaky {
+            failures: u32::MAX,
+            permanent: false,
+            attempts: AtomicU32::new(0),
+        };
+        let started = tokio::time::Instant::now();
+        deliver(
+            &receiver(&["127.0.0.1:9"]),
+            &http("http://127.0.0.1:9/x"),
+            Instant::now(),
+            &t,
+        )
+        .await;
+        // Backoff 250 ms doubling to 30 s: a handful of attempts in 60 s.
+        let n = t.attempts.load(Ordering::SeqCst);
+        assert!((5..=12).contains(&n), "{n} attempts");
+        assert!(started.elapsed() <= Duration::from_secs(60));
+        let t = Flaky {
+            failures: u32::MAX,
+            permanent: true,
+            attempts: AtomicU32::new(0),
+        };
+        deliver(
+            &receiver(&["127.0.0.1:9"]),
+            &http("http://127.0.0.1:9/x"),
+            Instant::now(),
+            &t,
+        )
+        .await;
+        assert_eq!(t.attempts.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_outside_allow_hosts_is_never_contacted() {
+        let t = Flaky {
+            failures: 0,
+            permanent: false,
+            attempts: AtomicU32::new(0),
+        };
+        deliver(
+            &receiver(&["127.0.0.1:9"]),
+            &http("http://10.1.2.3:80/x"),
+            Instant::now(),
+            &t,
+        )
+        .await;
+        assert_eq!(t.attempts.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn routes_follow_alertmanager_continue_semantics() {
+        let leaf = |receiver: &str, matchers: &[&str], cont: bool| RouteConfig {
+            receiver: receiver.into(),
+            matchers: matchers
+                .iter()
+                .map(|m| Matcher::parse(m).unwrap())
+                .collect(),
+            continue_: cont,
+            routes: vec![],
+        };
+        let root = RouteConfig {
+            receiver: "default".into(),
+            matchers: vec![],
+            continue_: false,
+            routes: vec![
+                leaf("console", &[], true),
+                leaf("pager", &["severity=\"critical\""], false),
+                leaf("never", &["severity=~\"crit.*\""], false),
+            ],
+        };
+        let mut out = Vec::new();
+        route(
+            &root,
+            &Labels::from_pairs([("severity", "critical")]),
+            &mut out,
+        );
+        assert_eq!(out, vec!["console", "pager"]);
+        let mut out = Vec::new();
+        route(&root, &Labels::from_pairs([("severity", "info")]), &mut out);
+        assert_eq!(out, vec!["console"]);
     }
 }

@@ -30,7 +30,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Sends HTTP deliveries.
 pub trait HttpTransport: Send + Sync {
-    fn send<'a>(&'a self, req: &'a HttpRequest, timeout: Duration) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    fn send<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
 }
 
 /// The real HTTP transport.
@@ -54,10 +58,15 @@ impl Reqwest {
 }
 
 impl HttpTransport for Reqwest {
-    fn send<'a>(&'a self, req: &'a HttpRequest, timeout: Duration) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    fn send<'a>(
+        &'a self,
+        req: &'a HttpRequest,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
         Box::pin(async move {
-            let method = reqwest::Method::from_bytes(req.method.as_bytes())
-                .map_err(|_| DeliveryError::Permanent(format!("invalid HTTP method {:?}", req.method)))?;
+            let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
+                DeliveryError::Permanent(format!("invalid HTTP method {:?}", req.method))
+            })?;
             let mut builder = self.client.request(method, &req.url).timeout(timeout);
             for (k, v) in &req.headers {
                 builder = builder.header(k, v);
@@ -133,7 +142,10 @@ mod tests {
 
     #[test]
     fn allow_hosts_match_host_and_port() {
-        let allow = vec!["127.0.0.1:9000".to_string(), "hooks.example.com".to_string()];
+        let allow = vec![
+            "127.0.0.1:9000".to_string(),
+            "hooks.example.com".to_string(),
+        ];
         assert!(check_allowed("http://127.0.0.1:9000/x", &allow).is_ok());
         assert!(check_allowed("http://127.0.0.1:9001/x", &allow).is_err());
         assert!(check_allowed("https://HOOKS.example.com/a", &allow).is_ok());

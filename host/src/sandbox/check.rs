@@ -181,7 +181,11 @@ fn convert_output(out: bindings::Output, n: usize) -> Result<CheckOutput, Plugin
     }
     let offsets_ok = out.state.offsets.len() == n + 1
         && out.state.offsets.windows(2).all(|w| w[0] <= w[1])
-        && out.state.offsets.last().is_some_and(|&l| l as usize == out.state.data.len());
+        && out
+            .state
+            .offsets
+            .last()
+            .is_some_and(|&l| l as usize == out.state.data.len());
     if !offsets_ok {
         return Err(PluginError::BadOutput(format!(
             "state offsets do not describe {n} series over {} bytes",

@@ -359,7 +359,10 @@ fn classify(err: &wasmtime::Error, stderr: &str, limits: Limits) -> PluginError 
 /// Whether the innermost frames are one function calling itself.
 fn is_recursion(bt: &wasmtime::WasmBacktrace) -> bool {
     let frames = bt.frames();
-    frames.len() >= 16 && frames[..16].iter().all(|f| f.func_index() == frames[0].func_index())
+    frames.len() >= 16
+        && frames[..16]
+            .iter()
+            .all(|f| f.func_index() == frames[0].func_index())
 }
 
 /// Extracts the message of a Rust panic from a guest's stderr.
@@ -368,7 +371,10 @@ fn panic_message(stderr: &str) -> Option<String> {
     let rest = &stderr[start..];
     // "panicked at src/lib.rs:5:5:\nmessage\nnote: ..."
     let mut lines = rest.lines();
-    let location = lines.next()?.trim_start_matches("panicked at ").trim_end_matches(':');
+    let location = lines
+        .next()?
+        .trim_start_matches("panicked at ")
+        .trim_end_matches(':');
     let message: Vec<&str> = lines.take_while(|l| !l.starts_with("note:")).collect();
     Some(format!("{} (at {location})", message.join(" ").trim()))
 }
@@ -393,8 +399,11 @@ struct Slot<W> {
 /// What the generic slot needs from a world's bindings.
 trait World: Sized {
     fn instantiate(plugin: &Plugin, store: &mut Store<HostState>) -> wasmtime::Result<Self>;
-    fn configure(&self, store: &mut Store<HostState>, params: &str)
-    -> wasmtime::Result<Result<(), String>>;
+    fn configure(
+        &self,
+        store: &mut Store<HostState>,
+        params: &str,
+    ) -> wasmtime::Result<Result<(), String>>;
 }
 
 impl<W: World> Slot<W> {

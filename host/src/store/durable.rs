@@ -57,8 +57,10 @@ impl Durable {
             source,
         };
         let conn = Connection::open(&path).map_err(err)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
@@ -80,7 +82,12 @@ impl Durable {
     }
 
     /// Saves one rule's alert state (serialized by the alert module).
-    pub fn save_rule_alerts(&self, rule: &str, state: &str, now_ms: i64) -> Result<(), DurableError> {
+    pub fn save_rule_alerts(
+        &self,
+        rule: &str,
+        state: &str,
+        now_ms: i64,
+    ) -> Result<(), DurableError> {
         self.conn()
             .execute(
                 "INSERT INTO rule_alerts (rule, state, updated_ms) VALUES (?1, ?2, ?3)
@@ -162,7 +169,10 @@ mod tests {
                 .unwrap();
         }
         let db = Durable::open(&dir).unwrap();
-        assert_eq!(db.load_rule_alerts("r").unwrap().as_deref(), Some("{\"a\":1}"));
+        assert_eq!(
+            db.load_rule_alerts("r").unwrap().as_deref(),
+            Some("{\"a\":1}")
+        );
         let st = db.load_check_state("r").unwrap();
         assert_eq!(st.get(&u64::MAX).map(Vec::as_slice), Some(&b"xyz"[..]));
         assert_eq!(st.len(), 1);

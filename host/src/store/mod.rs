@@ -126,7 +126,11 @@ impl SeriesStore {
             s.timestamps.push_back(t);
             s.values.push_back(v);
             kept += 1;
-            while s.timestamps.front().is_some_and(|&first| first < t - retention) {
+            while s
+                .timestamps
+                .front()
+                .is_some_and(|&first| first < t - retention)
+            {
                 s.timestamps.pop_front();
                 s.values.pop_front();
                 trimmed += 1;
@@ -147,7 +151,10 @@ impl SeriesStore {
     }
 
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        self.read().series.get(id as usize).map(|s| s.labels.clone())
+        self.read()
+            .series
+            .get(id as usize)
+            .map(|s| s.labels.clone())
     }
 
     /// Evaluates an instant selector: for each matching series, its latest

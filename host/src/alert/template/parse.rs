@@ -505,8 +505,14 @@ struct Parser {
 
 /// The variables every alert template starts with, as Prometheus defines
 /// them in front of each template.
-pub(super) const PREDEFINED: &[&str] =
-    &["$", "$labels", "$value", "$externalLabels", "$externalURL", "$score"];
+pub(super) const PREDEFINED: &[&str] = &[
+    "$",
+    "$labels",
+    "$value",
+    "$externalLabels",
+    "$externalURL",
+    "$score",
+];
 
 /// Parses a template's source.
 pub(super) fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {

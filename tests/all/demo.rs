@@ -1,0 +1,69 @@
+//! The README's first command: `vigil demo` shows alerts firing and
+//! resolving within a minute, on the console, at the webhook sink and on
+//! the status page.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use vigil_tests::{TempDir, eventually, free_port, install_plugins, vigil_bin};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_fires_and_resolves_within_a_minute() {
+    let dir = TempDir::new("demo");
+    let plugins = dir.path().join("plugins");
+    install_plugins(
+        &plugins,
+        &["check-threshold", "check-ewma", "notify-webhook"],
+    );
+    let port = free_port();
+    let log = dir.path().join("demo.log");
+    let out = std::fs::File::create(&log).unwrap();
+    let mut child = tokio::process::Command::new(vigil_bin())
+        .args(["demo", "--plugin-dir"])
+        .arg(&plugins)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(dir.path().join("data"))
+        .env_remove("RUST_BACKTRACE")
+        .stdout(Stdio::from(out.try_clone().unwrap()))
+        .stderr(Stdio::from(out))
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // The error spike starts 8 s in and lasts 15 s; `for` is 3 s.
+    eventually(
+        Duration::from_secs(40),
+        "the spike to fire at the sink",
+        || async {
+            text()
+                .contains("webhook sink received [FIRING] ModelErrorsSpiking: densenet_onnx fails")
+                .then_some(())
+        },
+    )
+    .await;
+    let page = reqwest::get(format!("http://127.0.0.1:{port}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("ModelErrorsSpiking") && page.contains("firing"),
+        "{page}"
+    );
+    assert!(
+        text().contains("[FIRING] {alertname=\"ModelErrorsSpiking\""),
+        "console receiver"
+    );
+    eventually(
+        Duration::from_secs(40),
+        "the spike to resolve at the sink",
+        || async {
+            text()
+                .contains("webhook sink received [RESOLVED] ModelErrorsSpiking")
+                .then_some(())
+        },
+    )
+    .await;
+    let _ = child.kill().await;
+}
