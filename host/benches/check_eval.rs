@@ -4,15 +4,21 @@
 //! Run: `cargo xtask build-plugins && env -u RUST_BACKTRACE cargo bench -p vigil --bench check_eval`
 //! (`VIGIL_BENCH_SERIES` and `VIGIL_BENCH_POINTS` change the size).
 //!
-//! Both sides do the same work per evaluation: decode per-series state,
-//! judge every series, encode the new state. The Wasm side adds the copy of
-//! the batch into the instance and of the verdicts out, which is the real
-//! cost of the sandbox.
+//! Two measurements per check:
+//! - the plugin call alone: both sides decode per-series state, judge every
+//!   series and encode the new state; the Wasm side adds the copy of the
+//!   batch into the instance and of the verdicts out, the cost of the sandbox;
+//! - a whole rule step: append this step's point to each of the 100k
+//!   windows, assemble the columnar batch from them, and call the check;
+//!   the native side runs the same crate behind the same columnar interface.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use vigil::engine::window::Windows;
+use vigil::query::Sample;
 use vigil::sandbox::{Batch, CheckInstance, Limits, Sandbox, SeriesState};
+use vigil::store::labels::Labels;
 
 const STEP_MS: i64 = 15_000;
 
@@ -47,6 +53,24 @@ fn make_batch(series: usize, points: usize, start_step: i64) -> Batch {
         b.offsets.push(b.timestamps.len() as u32);
     }
     b
+}
+
+/// Windows holding `points` steps of `series` series, and the samples of the next step.
+fn make_windows(series: usize, points: usize) -> (Windows, Vec<Sample>) {
+    let mut w = Windows::new(points as i64 * STEP_MS);
+    let mut samples: Vec<Sample> = (0..series)
+        .map(|s| Sample {
+            labels: Labels::from_pairs([("__name__", "latency"), ("model", &format!("m{s}"))]),
+            value: 0.0,
+        })
+        .collect();
+    for p in 0..points {
+        for (s, smp) in samples.iter_mut().enumerate() {
+            smp.value = (s % 97) as f64 + (p % 7) as f64 / 10.0;
+        }
+        w.observe(p as i64 * STEP_MS, &samples);
+    }
+    (w, samples)
 }
 
 fn sdk_batch(b: &Batch) -> vigil_plugin_sdk::Batch {
@@ -109,6 +133,17 @@ fn native_ewma(
         .state
 }
 
+fn report(check: &str, mode: &str, wasm: Duration, native: Duration) {
+    println!(
+        "{:<10} {:<36} {:>10.1}ms {:>10.1}ms {:>10.2}x",
+        check,
+        mode,
+        wasm.as_secs_f64() * 1e3,
+        native.as_secs_f64() * 1e3,
+        wasm.as_secs_f64() / native.as_secs_f64()
+    );
+}
+
 fn main() {
     let series = env_usize("VIGIL_BENCH_SERIES", 100_000);
     let points = env_usize("VIGIL_BENCH_POINTS", 120);
@@ -161,8 +196,11 @@ fn main() {
         // Cold: no state yet, every point of every window is processed.
         // Steady: the window slid by one step and the state from the
         // previous evaluation comes back, as in a running rule.
-        for mode in ["cold (no state)", "steady (state, window slid 1 step)"] {
-            let steady = mode.starts_with("steady");
+        for mode in [
+            "plugin call, cold (no state)",
+            "plugin call, steady (state, +1 step)",
+        ] {
+            let steady = mode.contains("steady");
             let b0 = make_batch(series, points, 0);
             let b1 = make_batch(series, points, 1);
             let (mut wasm_t, mut native_t) = (Vec::new(), Vec::new());
@@ -193,15 +231,64 @@ fn main() {
                 native_t.push(t.elapsed());
                 std::hint::black_box(st);
             }
-            let (w, n) = (median(wasm_t), median(native_t));
-            println!(
-                "{:<10} {:<34} {:>10.1}ms {:>10.1}ms {:>10.2}x",
-                case.name,
-                mode,
-                w.as_secs_f64() * 1e3,
-                n.as_secs_f64() * 1e3,
-                w.as_secs_f64() / n.as_secs_f64()
-            );
+            report(case.name, mode, median(wasm_t), median(native_t));
         }
+        // A whole rule step, as the engine runs it, twice over the same
+        // windows: once calling the Wasm plugin, once the native crate.
+        let (mut windows, mut samples) = make_windows(series, points);
+        let (mut wasm_t, mut native_t) = (Vec::new(), Vec::new());
+        let (mut batch, mut state) = (Batch::default(), SeriesState::default());
+        let (mut wasm_state, mut native_state) =
+            (None::<SeriesState>, None::<vigil_plugin_sdk::State>);
+        for round in 0..rounds + 1 {
+            let t_ms = (points + round) as i64 * STEP_MS;
+            for smp in samples.iter_mut() {
+                smp.value += 0.01;
+            }
+            // Appending the step's points is common to both sides.
+            let t = Instant::now();
+            let present = windows.observe(t_ms, &samples);
+            let observe = t.elapsed();
+            // Wasm.
+            let t = Instant::now();
+            windows.fill(&present, &mut batch, &mut state);
+            if let Some(st) = wasm_state.take() {
+                state = st;
+            }
+            let (b, _, out) =
+                inst.evaluate(t_ms, std::mem::take(&mut batch), std::mem::take(&mut state));
+            let out = out.expect("wasm evaluate");
+            batch = b;
+            wasm_state = Some(out.state);
+            let wasm_elapsed = observe + t.elapsed();
+            // Native: the same assembly, the same crate.
+            let t = Instant::now();
+            windows.fill(&present, &mut batch, &mut state);
+            let sdk = vigil_plugin_sdk::Batch {
+                series: std::mem::take(&mut batch.series),
+                offsets: std::mem::take(&mut batch.offsets),
+                timestamps: std::mem::take(&mut batch.timestamps),
+                values: std::mem::take(&mut batch.values),
+            };
+            let nst = native_state.take().unwrap_or(vigil_plugin_sdk::State {
+                offsets: vec![0; series + 1],
+                data: Vec::new(),
+            });
+            native_state = Some((case.native)(case.params, t_ms, &sdk, &nst));
+            let native_elapsed = observe + t.elapsed();
+            (batch.series, batch.offsets, batch.timestamps, batch.values) =
+                (sdk.series, sdk.offsets, sdk.timestamps, sdk.values);
+            // The first round warms the state and the instance's memory.
+            if round > 0 {
+                wasm_t.push(wasm_elapsed);
+                native_t.push(native_elapsed);
+            }
+        }
+        report(
+            case.name,
+            "rule step (windows + batch + check)",
+            median(wasm_t),
+            median(native_t),
+        );
     }
 }

@@ -30,18 +30,10 @@ for = "3s"
 labels = {{ severity = "critical" }}
 annotations = {{ summary = "Error ratio {{{{ $value | humanizePercentage }}}} on {{{{ $labels.model }}}}" }}
 
-[[receivers]]
-name = "team"
-notifier = "webhook"
-params = {{ url = "{hook_url}" }}
-allow_hosts = ["{hook}"]
-
-[route]
-receiver = "team"
+{receiver}
 "#,
         target = target.addr,
-        hook = hook.addr,
-        hook_url = hook.url(),
+        receiver = hook.receiver_toml("team"),
     );
     let path = dir.path().join("vigil.toml");
     std::fs::write(&path, text).expect("write config");

@@ -38,18 +38,10 @@ check = "threshold"
 params = {{ above = 0.5 }}
 {extra_rules}
 
-[[receivers]]
-name = "hook"
-notifier = "webhook"
-params = {{ url = "{url}" }}
-allow_hosts = ["{hook}"]
-
-[route]
-receiver = "hook"
+{receiver}
 "#,
         target = target.addr,
-        url = hook.url(),
-        hook = hook.addr
+        receiver = hook.receiver_toml("hook")
     )
 }
 

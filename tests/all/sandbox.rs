@@ -302,3 +302,57 @@ check = "fixture-panic"
     );
     v.stop().await;
 }
+
+#[test]
+fn compiled_plugins_are_cached_by_content_and_reused_after_a_restart() {
+    let dir = TempDir::new("cache");
+    let cwasm = |d: &Path| -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for sub in std::fs::read_dir(d).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(sub.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if f.path().extension().is_some_and(|e| e == "cwasm") {
+                    out.push(f.path());
+                }
+            }
+        }
+        out
+    };
+    let first = Sandbox::new(Some(dir.path()), LIMITS).unwrap();
+    let a = first.load_file(&wasm("check-threshold")).unwrap();
+    let files = cwasm(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with(&a.sha256),
+        "{name} is keyed by the .wasm hash"
+    );
+    assert!(
+        files[0].parent().unwrap().ends_with("wasmtime-48.0.8"),
+        "and by the wasmtime version"
+    );
+    let written = std::fs::metadata(&files[0]).unwrap().modified().unwrap();
+
+    // A new engine (a restart) loads the artifact instead of recompiling.
+    std::thread::sleep(Duration::from_millis(20));
+    let second = Sandbox::new(Some(dir.path()), LIMITS).unwrap();
+    let b = second.load_file(&wasm("check-threshold")).unwrap();
+    assert_eq!(a.info, b.info);
+    assert_eq!(
+        std::fs::metadata(&files[0]).unwrap().modified().unwrap(),
+        written,
+        "not rewritten"
+    );
+    let mut inst =
+        CheckInstance::new(&second, b, &serde_json::json!({ "above": 1.5 }), LIMITS).unwrap();
+    let (bt, st) = batch();
+    let (_, _, out) = inst.evaluate(5_000, bt, st);
+    assert_eq!(out.unwrap().verdicts[0].status, Status::Firing);
+
+    // Other bytes, another entry.
+    second.load_file(&wasm("check-ewma")).unwrap();
+    assert_eq!(cwasm(dir.path()).len(), 2);
+}

@@ -53,18 +53,10 @@ window = "1m"
 check = "threshold"
 params = {{ above = 0.5 }}
 
-[[receivers]]
-name = "hook"
-notifier = "webhook"
-params = {{ url = "{url}" }}
-allow_hosts = ["{hook}"]
-
-[route]
-receiver = "hook"
+{receiver}
 "#,
             target = target.addr,
-            url = hook.url(),
-            hook = hook.addr
+            receiver = hook.receiver_toml("hook")
         ),
     )
     .expect("config");

@@ -307,6 +307,15 @@ impl Webhook {
         format!("http://{}/hook", self.addr)
     }
 
+    /// Config for a receiver `name` posting here, and a route to it.
+    pub fn receiver_toml(&self, name: &str) -> String {
+        format!(
+            "[[receivers]]\nname = \"{name}\"\nnotifier = \"webhook\"\nparams = {{ url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n[route]\nreceiver = \"{name}\"\n",
+            self.url(),
+            self.addr
+        )
+    }
+
     pub fn received(&self) -> Vec<(Instant, serde_json::Value)> {
         self.received.lock().expect("lock").clone()
     }

@@ -41,16 +41,7 @@ pub fn render(s: &Shared) -> String {
         "code{font-size:12px}</style></head><body><h1>Vigil</h1>"
     ));
     let rules = s.rule_statuses();
-    let firing = rules
-        .iter()
-        .flat_map(|r| &r.alerts)
-        .filter(|a| a.state == "firing")
-        .count();
-    let pending = rules
-        .iter()
-        .flat_map(|r| &r.alerts)
-        .filter(|a| a.state == "pending")
-        .count();
+    let (firing, pending) = crate::engine::alert_counts(&rules);
     let _ = write!(
         h,
         "<p>{} rules, <b>{firing} firing</b>, {pending} pending alerts</p>",

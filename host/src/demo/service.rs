@@ -157,71 +157,47 @@ fn render(sim: &Sim, phase: Phase, progress: f64) -> String {
     let family = |out: &mut String, name: &str, help: &str, kind: &str| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     };
-    family(
+    // A per-model counter family: one line per model.
+    let per_model = |out: &mut String, name: &str, help: &str, value: &dyn Fn(usize) -> f64| {
+        family(out, name, help, "counter");
+        for (m, model) in MODELS.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{name}{{model=\"{model}\",version=\"1\"}} {}",
+                value(m)
+            );
+        }
+    };
+    per_model(
         &mut out,
         "nv_inference_request_success",
         "Number of successful inference requests, all batch sizes",
-        "counter",
+        &|m| c.success[m],
     );
-    for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "nv_inference_request_success{{model=\"{model}\",version=\"1\"}} {}",
-            c.success[m]
-        );
-    }
-    family(
+    per_model(
         &mut out,
         "nv_inference_request_failure",
         "Number of failed inference requests, all batch sizes",
-        "counter",
+        &|m| c.failure[m],
     );
-    for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "nv_inference_request_failure{{model=\"{model}\",version=\"1\"}} {}",
-            c.failure[m]
-        );
-    }
-    family(
+    per_model(
         &mut out,
         "nv_inference_count",
         "Number of inferences performed (does not include cached requests)",
-        "counter",
+        &|m| c.success[m] + c.failure[m],
     );
-    for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "nv_inference_count{{model=\"{model}\",version=\"1\"}} {}",
-            c.success[m] + c.failure[m]
-        );
-    }
-    family(
+    per_model(
         &mut out,
         "nv_inference_request_duration_us",
         "Cumulative inference request duration in microseconds (includes cached requests)",
-        "counter",
+        &|m| c.duration_us[m],
     );
-    for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "nv_inference_request_duration_us{{model=\"{model}\",version=\"1\"}} {}",
-            c.duration_us[m]
-        );
-    }
-    family(
+    per_model(
         &mut out,
         "nv_inference_queue_duration_us",
         "Cumulative inference queuing duration in microseconds (includes cached requests)",
-        "counter",
+        &|m| c.queue_us[m],
     );
-    for (m, model) in MODELS.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "nv_inference_queue_duration_us{{model=\"{model}\",version=\"1\"}} {}",
-            c.queue_us[m]
-        );
-    }
     family(
         &mut out,
         "nv_inference_request_summary_us",

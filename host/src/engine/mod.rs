@@ -11,7 +11,7 @@ pub mod rule;
 pub mod runtime;
 pub mod window;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -412,17 +412,7 @@ impl Shared {
                 store.sample_count() as f64,
             );
         }
-        let rules = self.rule_statuses();
-        let firing = rules
-            .iter()
-            .flat_map(|r| &r.alerts)
-            .filter(|a| a.state == "firing")
-            .count();
-        let pending = rules
-            .iter()
-            .flat_map(|r| &r.alerts)
-            .filter(|a| a.state == "pending")
-            .count();
+        let (firing, pending) = alert_counts(&self.rule_statuses());
         crate::telemetry::gauge(
             "vigil_alerts",
             "Active alerts by state.",
@@ -438,5 +428,14 @@ impl Shared {
     }
 }
 
-/// Rules by name, for copying state across a reload.
-pub type RuleMap<T> = HashMap<String, T>;
+/// Firing and pending alerts across rules.
+pub fn alert_counts(rules: &[RuleStatus]) -> (usize, usize) {
+    let count = |state: &str| {
+        rules
+            .iter()
+            .flat_map(|r| &r.alerts)
+            .filter(|a| a.state == state)
+            .count()
+    };
+    (count("firing"), count("pending"))
+}

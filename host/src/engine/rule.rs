@@ -345,9 +345,13 @@ impl RuleTask {
             };
             let every = spec.cfg.every;
             // Scrape-triggered evaluations keep at least 90% of `every`
-            // apart, so a window holds about one point per step.
+            // apart, so a window holds about one point per step. The timer
+            // is the fallback for when no feeding scrape lands: waiting half
+            // a step more than `every` keeps it from evaluating between two
+            // scrapes and so pushing the next scrape's evaluation a step late.
             let min_gap = every.mul_f64(0.9);
-            let due = tokio::time::Instant::from_std(last_eval.unwrap_or(started) + every);
+            let due =
+                tokio::time::Instant::from_std(last_eval.unwrap_or(started) + every + every / 2);
             let run_now = tokio::select! {
                 _ = tokio::time::sleep_until(due) => true,
                 r = self.landed.recv() => match r {
