@@ -219,7 +219,7 @@ impl Scraper {
     fn ingest(&mut self, body: &[u8], format: Format, t: i64) -> Result<usize, String> {
         let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
         let mut seen = HashSet::with_capacity(self.last_seen.len());
-        let mut new_names = false;
+        let mut new_names: Vec<String> = Vec::new();
         for entry in exposition::Parser::new(text, format) {
             let entry = entry.map_err(|e| e.to_string())?;
             let Entry::Sample(s) = entry else { continue };
@@ -230,7 +230,7 @@ impl Scraper {
                     if let Some(name) = labels.metric_name()
                         && !self.names.contains(name)
                     {
-                        new_names = true;
+                        new_names.push(name.to_string());
                     }
                     let id = self.store.intern(labels);
                     self.cache.insert(s.series.to_string(), id);
@@ -248,17 +248,9 @@ impl Scraper {
             self.buf.push((id, t, stale_nan()));
         }
         self.last_seen = seen;
-        if new_names {
+        if !new_names.is_empty() {
             let mut names: HashSet<String> = (*self.names).clone();
-            for id in self.cache.values() {
-                if let Some(name) = self
-                    .store
-                    .labels(*id)
-                    .and_then(|l| l.metric_name().map(str::to_string))
-                {
-                    names.insert(name);
-                }
-            }
+            names.extend(new_names);
             self.names = Arc::new(names);
         }
         Ok(n)

@@ -119,6 +119,7 @@ impl Runtime {
             cfg.external_url.clone(),
             receivers,
             transport.clone(),
+            None,
         );
         let (dispatcher_tx, _) = watch::channel(Arc::new(dispatcher));
         let config_stamp = std::fs::metadata(&cfg.file).and_then(|m| m.modified()).ok();
@@ -242,11 +243,13 @@ impl Runtime {
                 }
             }
         }
+        let previous = self.dispatcher_tx.borrow().clone();
         let d = Dispatcher::start(
             self.cfg.route.clone(),
             self.cfg.external_url.clone(),
             receivers,
             self.transport.clone(),
+            Some(&previous),
         );
         let _ = self.dispatcher_tx.send(Arc::new(d));
     }
@@ -283,11 +286,13 @@ impl Runtime {
         }
         self.store.set_retention(retention_ms(&cfg.rules));
         let Compiled { rules, receivers } = compiled;
+        let previous = self.dispatcher_tx.borrow().clone();
         let d = Dispatcher::start(
             cfg.route.clone(),
             cfg.external_url.clone(),
             receivers,
             self.transport.clone(),
+            Some(&previous),
         );
         let _ = self.dispatcher_tx.send(Arc::new(d));
         let mut old = std::mem::take(&mut self.rules);

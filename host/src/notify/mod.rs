@@ -145,19 +145,28 @@ impl Drop for Dispatcher {
 
 impl Dispatcher {
     /// Starts one worker per receiver. Must be called inside a tokio runtime.
+    ///
+    /// A receiver that `previous` also had keeps its queue, so replacing the
+    /// dispatcher (a plugin or config reload) loses nothing waiting in it.
     pub fn start(
         route: RouteConfig,
         external_url: String,
         receivers: Vec<(ReceiverConfig, Renderer)>,
         transport: Arc<dyn HttpTransport>,
+        previous: Option<&Dispatcher>,
     ) -> Self {
         let mut map = HashMap::new();
         let mut workers = Vec::new();
         for (cfg, renderer) in receivers {
-            let queue = Arc::new(Queue {
-                items: Mutex::new(VecDeque::new()),
-                wake: tokio::sync::Notify::new(),
-            });
+            let queue = previous
+                .and_then(|p| p.receivers.get(&cfg.name))
+                .map(|(_, q)| q.clone())
+                .unwrap_or_else(|| {
+                    Arc::new(Queue {
+                        items: Mutex::new(VecDeque::new()),
+                        wake: tokio::sync::Notify::new(),
+                    })
+                });
             workers.push(tokio::spawn(run_receiver(
                 cfg.clone(),
                 renderer,
@@ -181,6 +190,12 @@ impl Dispatcher {
             route(&self.route, labels, &mut targets);
             for name in targets {
                 let Some((cfg, queue)) = self.receivers.get(name) else {
+                    events::NotificationFailed {
+                        receiver: name,
+                        error: "receiver unavailable (its notifier plugin failed to load)",
+                        final_attempt: true,
+                    }
+                    .emit();
                     continue;
                 };
                 if alert.status == AlertStatus::Resolved && !cfg.send_resolved {
