@@ -75,6 +75,15 @@ struct Counters {
     duration_us: [f64; 2],
     queue_us: [f64; 2],
     last: Instant,
+    seed: u64,
+}
+
+/// A deterministic pseudo-random number in [0, 1) (xorshift).
+fn noise(seed: &mut u64) -> f64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    (*seed % 10_000) as f64 / 10_000.0
 }
 
 struct Sim {
@@ -95,6 +104,7 @@ pub async fn serve(listener: tokio::net::TcpListener, schedule: Schedule) -> std
             duration_us: [0.0; 2],
             queue_us: [0.0; 2],
             last: now,
+            seed: 0x9E37_79B9_7F4A_7C15,
         }),
     });
     let app = Router::new()
@@ -205,7 +215,8 @@ fn render(sim: &Sim, phase: Phase, progress: f64) -> String {
         "summary",
     );
     for (m, model) in MODELS.iter().enumerate() {
-        let p99 = p99_us(m, phase, progress);
+        // ±4% scrape-to-scrape jitter, as a real p99 has.
+        let p99 = p99_us(m, phase, progress) * (1.0 + 0.08 * (noise(&mut c.seed) - 0.5));
         for (q, f) in [("0.5", 0.4), ("0.9", 0.75), ("0.99", 1.0)] {
             let _ = writeln!(
                 out,

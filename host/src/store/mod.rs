@@ -8,6 +8,7 @@
 
 pub mod durable;
 pub mod labels;
+pub mod select;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::RwLock;

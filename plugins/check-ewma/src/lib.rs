@@ -24,6 +24,18 @@ pub struct Ewma {
     /// Which deviations fire: "both", "up" (above the band) or "down" (below).
     #[serde(default)]
     pub direction: Direction,
+    /// Smallest sigma used, in the series' unit: a metric whose history is
+    /// flat (sigma 0) would otherwise fire on any change at all.
+    #[serde(default)]
+    pub min_sigma: f64,
+    /// Smallest sigma used, as a fraction of |mean| (default 0.01): with the
+    /// default k = 3, a flat metric must move by more than 3% to fire.
+    #[serde(default = "default_min_sigma_ratio")]
+    pub min_sigma_ratio: f64,
+}
+
+fn default_min_sigma_ratio() -> f64 {
+    0.01
 }
 
 fn default_alpha() -> f64 {
@@ -55,6 +67,15 @@ fn validate(p: &Ewma) -> Result<(), String> {
     }
     if !(p.k > 0.0 && p.k.is_finite()) {
         return Err(format!("`k` must be positive, got {}", p.k));
+    }
+    if !(p.min_sigma >= 0.0 && p.min_sigma.is_finite()) {
+        return Err(format!("`min_sigma` must be >= 0, got {}", p.min_sigma));
+    }
+    if !(p.min_sigma_ratio >= 0.0 && p.min_sigma_ratio.is_finite()) {
+        return Err(format!(
+            "`min_sigma_ratio` must be >= 0, got {}",
+            p.min_sigma_ratio
+        ));
     }
     Ok(())
 }
@@ -105,7 +126,8 @@ pub struct EwmaState {
 }
 
 /// Fires when the latest point leaves the band `mean ± k·sigma` of the
-/// exponentially weighted statistics of the points before it. Score: |z|.
+/// exponentially weighted statistics of the points before it (sigma floored
+/// by `min_sigma` and `min_sigma_ratio`·|mean|). Score: |z|.
 #[check(name = "ewma", validate = validate)]
 pub fn ewma(p: &Ewma, _ctx: &Context, series: &Series<'_>, st: &mut EwmaState) -> Verdict {
     // Only the points appended since the last evaluation (all of them without
@@ -146,11 +168,16 @@ fn judge(p: &Ewma, stats: &Stats, x: f64) -> Verdict {
             p.warmup.max(1)
         ));
     }
-    let sigma = stats.var.sqrt();
-    // A perfectly flat history has sigma 0: any change is then "infinitely" far,
-    // so use a tiny floor relative to the mean to keep the score finite.
-    let floor = f64::EPSILON * stats.mean.abs().max(1.0);
-    let z = (x - stats.mean) / sigma.max(floor);
+    // A perfectly flat history has sigma 0: any change would then be
+    // "infinitely" far. The floors keep the band meaningful; the last one
+    // only keeps the score finite.
+    let sigma = stats
+        .var
+        .sqrt()
+        .max(p.min_sigma)
+        .max(p.min_sigma_ratio * stats.mean.abs())
+        .max(f64::EPSILON * stats.mean.abs().max(1.0));
+    let z = (x - stats.mean) / sigma;
     let (lower, upper) = (stats.mean - p.k * sigma, stats.mean + p.k * sigma);
     let fires = match p.direction {
         Direction::Both => z.abs() > p.k,
@@ -316,7 +343,21 @@ mod tests {
             (out.verdicts[0].status, out.verdicts[0].score),
             (Status::Ok, 0.0)
         );
+        // 10% off a flat 5.0: sigma is floored at 1% of the mean, z = 10.
         vs[9] = 5.5;
+        let v = &evaluate::<Plugin>(&p, 0, &batch(&ts, &vs), &State::default())
+            .unwrap()
+            .verdicts[0];
+        assert_eq!(v.status, Status::Firing);
+        assert!((v.score - 10.0).abs() < 1e-9, "{}", v.score);
+        // 2% off stays inside the floored band (z = 2 < k = 3).
+        vs[9] = 5.1;
+        let v = &evaluate::<Plugin>(&p, 0, &batch(&ts, &vs), &State::default())
+            .unwrap()
+            .verdicts[0];
+        assert_eq!(v.status, Status::Ok);
+        // Without the floors, any change of a flat metric fires.
+        let p = params(r#"{"warmup": 3, "min_sigma_ratio": 0}"#);
         let v = &evaluate::<Plugin>(&p, 0, &batch(&ts, &vs), &State::default())
             .unwrap()
             .verdicts[0];
@@ -338,6 +379,10 @@ mod tests {
         assert_eq!(
             err(r#"{"k": -1}"#),
             "invalid params: `k` must be positive, got -1"
+        );
+        assert_eq!(
+            err(r#"{"min_sigma_ratio": -0.1}"#),
+            "invalid params: `min_sigma_ratio` must be >= 0, got -0.1"
         );
         assert!(
             err(r#"{"direction": "sideways"}"#)
