@@ -6,6 +6,7 @@
 //! only delays itself. Rendering runs in the plugin sandbox; the host
 //! performs the deliveries after checking them against `allow_hosts`.
 
+pub mod group;
 pub mod transport;
 
 use std::collections::{HashMap, VecDeque};
