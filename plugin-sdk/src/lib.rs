@@ -78,6 +78,11 @@ pub mod notifier;
 mod params;
 mod time;
 
+/// Go text/template as Prometheus and Alertmanager use it, for
+/// user-supplied notification text: parse templates in `validate`, render
+/// them with [`notifier::template_data`].
+pub use vigil_template as template;
+
 pub use check::{Band, Batch, Output, ParamDoc, PluginInfo, State, Status, Verdict};
 pub use check::{Check, Context, Series, configure, evaluate};
 pub use notifier::Notifier;

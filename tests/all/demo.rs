@@ -36,7 +36,11 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
         "the spike to fire at the sink",
         || async {
             text()
-                .contains("webhook sink received [FIRING] ModelErrorsSpiking: densenet_onnx fails")
+                .lines()
+                .any(|l| {
+                    l.contains("webhook sink received [FIRING] ModelErrorRateHigh:")
+                        && l.contains("of requests to densenet_onnx fail")
+                })
                 .then_some(())
         },
     )
@@ -48,11 +52,11 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
         .await
         .unwrap();
     assert!(
-        page.contains("ModelErrorsSpiking") && page.contains("firing"),
+        page.contains("ModelErrorRateHigh") && page.contains("firing"),
         "{page}"
     );
     assert!(
-        text().contains("[FIRING] {alertname=\"ModelErrorsSpiking\""),
+        text().contains("[FIRING] {alertname=\"ModelErrorRateHigh\""),
         "console receiver"
     );
     eventually(
@@ -60,7 +64,7 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
         "the spike to resolve at the sink",
         || async {
             text()
-                .contains("webhook sink received [RESOLVED] ModelErrorsSpiking")
+                .contains("webhook sink received [RESOLVED] ModelErrorRateHigh")
                 .then_some(())
         },
     )

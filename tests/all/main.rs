@@ -5,4 +5,5 @@ mod config_errors;
 mod demo;
 mod e2e;
 mod plugins;
+mod promqltest;
 mod sandbox;

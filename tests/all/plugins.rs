@@ -330,7 +330,7 @@ data_dir = "data"
 
 [[rules]]
 name = "A"
-query = "sum(rate(x[5m]))"
+query = "histogram_count(rate(x[5m]))"
 check = "threshold"
 params = { above = 1 }
 
@@ -356,10 +356,10 @@ annotations = { summary = "{{ $value | humanise }}" }
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     let expect = [
-        "vigil.toml:6:9: rule \"A\": invalid query: only series selectors",
+        "vigil.toml:6:9: rule \"A\": invalid query: the function `histogram_count`",
         "vigil.toml:13:9: no check plugin named \"treshold\"",
         "(available: threshold)",
-        "vigil.toml:19:10: rule \"C\": check plugin \"threshold\" rejected its parameters: invalid params: unknown field `abov`, expected one of `above`, `below`, `compare`, `min_points`\n",
+        "vigil.toml:19:10: rule \"C\": check plugin \"threshold\" rejected its parameters: invalid params: unknown field `abov`, expected one of `above`, `below`, `clear_above`, `clear_below`, `compare`, `quantile`, `min_points`\n",
         "vigil.toml:20:40: rule \"C\": annotation \"summary\": unknown function `humanise`",
         "did you mean `humanize`?",
         "4 error(s)",

@@ -1,6 +1,8 @@
 //! Test harness: the real `vigil` binary, real Wasm plugins, and loopback
 //! servers the tests start and stop themselves.
 
+pub mod promqltest;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -9,7 +9,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 /// The bundled plugins, by crate name.
-const PLUGINS: &[&str] = &["check-threshold", "check-ewma", "notify-webhook"];
+const PLUGINS: &[&str] = &[
+    "check-threshold",
+    "check-ewma",
+    "check-trend",
+    "check-burn-rate",
+    "notify-webhook",
+];
 
 /// Debian packages the tests start as real servers (none yet for this tests).
 const DEBIAN_PACKAGES: &[&str] = &[];

@@ -51,8 +51,6 @@
 //! applying alert labels": the evaluation fails with
 //! [`AlertError::DuplicateLabelset`] and no state changes.
 
-mod gofmt;
-mod humanize;
 mod state;
 pub mod template;
 #[cfg(test)]

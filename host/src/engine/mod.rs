@@ -37,6 +37,10 @@ pub struct RuleSpec {
     pub limits: Limits,
     /// Base of the links in notifications.
     pub external_url: String,
+    /// Metric names the query reads: a scrape exposing one triggers an evaluation.
+    pub metric_names: Vec<String>,
+    /// The query has a selector without a metric name: every scrape feeds it.
+    pub reads_unnamed: bool,
 }
 
 /// A compiled config: every rule with its check instance, every receiver
@@ -59,7 +63,9 @@ pub fn compile(
     let mut rules = Vec::new();
     for r in &cfg.rules {
         let query = match Query::parse(&r.query) {
-            Ok(q) => Some(q),
+            // Subqueries without a step use the rule's evaluation interval,
+            // as Prometheus' rule manager does.
+            Ok(q) => Some(q.with_subquery_step(r.every.as_millis() as i64)),
             Err(e) => {
                 errors.push(err(
                     r.query_at,
@@ -111,6 +117,7 @@ pub fn compile(
             },
         };
         if let (Some(query), Some(alert), Some(check)) = (query, alert, check) {
+            let (metric_names, reads_unnamed) = (query.metric_names(), query.reads_unnamed());
             rules.push((
                 RuleSpec {
                     cfg: r.clone(),
@@ -118,6 +125,8 @@ pub fn compile(
                     alert,
                     limits,
                     external_url: cfg.external_url.clone(),
+                    metric_names,
+                    reads_unnamed,
                 },
                 check,
             ));

@@ -104,14 +104,20 @@ impl RuleCore {
     /// history as soon as the rule starts.
     pub(crate) fn backfill(&mut self, store: &SeriesStore, now: i64) {
         let step = self.spec.cfg.every.as_millis().max(1) as i64;
-        let mut t = now - self.windows.window_ms() + step;
-        while t < now {
-            if let Ok(samples) = self.spec.query.instant(store, t) {
-                for s in &samples {
-                    self.windows.seed(&s.labels, t, s.value);
+        let start = now - self.windows.window_ms() + step;
+        // One range query: the cost grows with the series touched, not with
+        // the number of steps re-selecting them.
+        match self.spec.query.range(store, start, now - step, step) {
+            Ok(series) => {
+                for (labels, points) in &series {
+                    for &(t, v) in points {
+                        self.windows.seed(labels, t, v);
+                    }
                 }
             }
-            t += step;
+            Err(e) => {
+                tracing::warn!(rule = %self.spec.cfg.name, error = %e, "window backfill failed; the window fills as the rule runs");
+            }
         }
     }
 
@@ -510,11 +516,8 @@ impl RuleTask {
     }
 }
 
-/// Whether a scrape feeds a rule: it exposes the rule's metric, or the rule
-/// names no single metric.
+/// Whether a scrape feeds a rule: it exposes a metric the query reads, or the
+/// query has a selector without a metric name.
 fn feeds(spec: &RuleSpec, ev: &ScrapeLanded) -> bool {
-    match spec.query.metric_name() {
-        Some(name) => ev.names.contains(name),
-        None => true,
-    }
+    spec.reads_unnamed || spec.metric_names.iter().any(|n| ev.names.contains(n))
 }

@@ -10,8 +10,7 @@
 use std::time::{Duration, SystemTime};
 
 use promql_parser::label::MatchOp;
-use promql_parser::parser::token::{self, TokenId};
-use promql_parser::parser::value::ValueType;
+use promql_parser::parser::token;
 use promql_parser::parser::{
     AggregateExpr, AtModifier, BinaryExpr, Call as PCall, Expr, LabelModifier, Offset,
     SubqueryExpr, VectorMatchCardinality, VectorSelector,
@@ -259,10 +258,7 @@ pub(crate) struct Aggregate {
     pub param: Option<Node>,
     /// `count_values`' output label, checked at load.
     pub value_label: Option<String>,
-    /// `by (...)` or `without (...)`, sorted.
-    pub grouping: Vec<String>,
-    pub without: bool,
-    /// How samples are grouped.
+    /// How samples are grouped: `by (...)` or `without (...)`.
     pub spec: LabelSpec,
     pub expr: Node,
 }
@@ -337,8 +333,6 @@ pub(crate) struct Binary {
     pub op: BinOp,
     pub lhs: Node,
     pub rhs: Node,
-    pub lhs_scalar: bool,
-    pub rhs_scalar: bool,
     pub return_bool: bool,
     pub card: Card,
     /// `on(...)` rather than `ignoring(...)`.
@@ -364,33 +358,23 @@ pub(crate) struct LabelReplace {
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub root: Node,
-    /// Whether the result depends on the order of series (topk, sort, ...):
-    /// then selectors return series in label order, as Prometheus does.
-    pub ordered: bool,
-    /// Whether a function depends on the evaluation time beyond `@`.
-    pub at_unsafe: bool,
 }
 
 /// Builds the plan for a parsed expression; `text` locates errors.
 pub(crate) fn compile(expr: &Expr, text: &str) -> Result<Plan, QueryError> {
-    let mut c = Compiler {
-        text,
-        ordered: false,
-        at_unsafe: false,
-    };
+    let mut c = Compiler { text, depth: 0 };
     let root = c.node(expr)?;
-    Ok(Plan {
-        root,
-        ordered: c.ordered,
-        at_unsafe: c.at_unsafe,
-    })
+    Ok(Plan { root })
 }
 
 struct Compiler<'t> {
     text: &'t str,
-    ordered: bool,
-    at_unsafe: bool,
+    /// Nesting depth, bounded so evaluation cannot exhaust the stack.
+    depth: usize,
 }
+
+/// Deepest nesting of expressions accepted; real rules nest a handful.
+const MAX_DEPTH: usize = 256;
 
 impl Compiler<'_> {
     fn unsupported(&self, what: &str, token: &str, why: &str) -> QueryError {
@@ -403,6 +387,18 @@ impl Compiler<'_> {
     }
 
     fn node(&mut self, expr: &Expr) -> Result<Node, QueryError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(QueryError::new(format!(
+                "the expression is nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        self.depth += 1;
+        let node = self.node_inner(expr);
+        self.depth -= 1;
+        node
+    }
+
+    fn node_inner(&mut self, expr: &Expr) -> Result<Node, QueryError> {
         Ok(match expr {
             Expr::Paren(p) => self.node(&p.expr)?,
             Expr::NumberLiteral(n) => Node::Number(n.val),
@@ -451,7 +447,11 @@ impl Compiler<'_> {
             if m.name == METRIC_NAME && m.op == MatchOp::Equal && name.is_none() {
                 name = Some(m.value.clone());
             }
-            matchers.push(LabelMatcher::new(m.name.clone(), m.op.clone(), m.value.clone()));
+            matchers.push(LabelMatcher::new(
+                m.name.clone(),
+                m.op.clone(),
+                m.value.clone(),
+            ));
         }
         Ok(Selector {
             name,
@@ -493,12 +493,6 @@ impl Compiler<'_> {
                 why,
             ));
         };
-        if matches!(func, Func::Sort | Func::SortDesc) {
-            self.ordered = true;
-        }
-        if func.is_at_unsafe() {
-            self.at_unsafe = true;
-        }
         let mut args = Vec::with_capacity(call.args.args.len());
         for a in &call.args.args {
             args.push(self.node(a)?);
@@ -549,9 +543,6 @@ impl Compiler<'_> {
                 ));
             }
         };
-        if matches!(op, AggOp::Topk | AggOp::Bottomk) {
-            self.ordered = true;
-        }
         let (without, mut grouping) = match &agg.modifier {
             Some(LabelModifier::Exclude(l)) => (true, l.labels.clone()),
             Some(LabelModifier::Include(l)) => (false, l.labels.clone()),
@@ -588,8 +579,6 @@ impl Compiler<'_> {
             op,
             param,
             value_label,
-            grouping,
-            without,
             spec,
             expr: self.node(&agg.expr)?,
         })
@@ -613,10 +602,10 @@ impl Compiler<'_> {
             token::T_LAND => BinOp::And,
             token::T_LOR => BinOp::Or,
             token::T_LUNLESS => BinOp::Unless,
-            id => {
+            _ => {
                 return Err(QueryError::new(format!(
                     "the binary operator `{}` is not supported",
-                    token::token_display(id as TokenId)
+                    b.op
                 )));
             }
         };
@@ -655,8 +644,6 @@ impl Compiler<'_> {
         };
         Ok(Binary {
             op,
-            lhs_scalar: b.lhs.value_type() == ValueType::Scalar,
-            rhs_scalar: b.rhs.value_type() == ValueType::Scalar,
             lhs: self.node(&b.lhs)?,
             rhs: self.node(&b.rhs)?,
             return_bool: modifier.is_some_and(|m| m.return_bool),

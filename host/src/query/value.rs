@@ -32,7 +32,8 @@ pub(crate) type Steps<T> = Vec<T>;
 pub(crate) enum Value {
     Scalar(Steps<f64>),
     Vector(Steps<Vec<Sample>>),
-    String(String),
+    /// A string literal: only function arguments, resolved at load.
+    String,
 }
 
 /// A series of a range-vector source kept in memory (a subquery's result).
@@ -57,7 +58,7 @@ impl<'a> View<'a> {
         self.labels.get(name)
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+    pub fn iter(self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let drop = self.drop_name;
         self.labels
             .iter()
@@ -214,12 +215,6 @@ impl LabelSpec {
 
     pub fn same(&self, a: View<'_>, b: View<'_>) -> bool {
         self.pairs(a).eq(self.pairs(b))
-    }
-
-    pub fn labels(&self) -> &[String] {
-        match self {
-            LabelSpec::On(n) | LabelSpec::Ignoring(n) => n,
-        }
     }
 }
 

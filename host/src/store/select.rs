@@ -78,7 +78,7 @@ impl StoreReader<'_> {
     /// The latest sample at or before `t_ms`, stale markers included.
     pub fn at_or_before(&self, id: SeriesId, t_ms: i64) -> Option<(i64, f64)> {
         let s = self.inner.series.get(id as usize)?;
-        let idx = s.timestamps.partition_point(|&ts| ts <= t_ms);
+        let idx = ring_partition(&s.timestamps, |ts| ts <= t_ms);
         let i = idx.checked_sub(1)?;
         Some((*s.timestamps.get(i)?, *s.values.get(i)?))
     }
@@ -88,8 +88,8 @@ impl StoreReader<'_> {
         let Some(s) = self.inner.series.get(id as usize) else {
             return SampleRange::default();
         };
-        let lo = s.timestamps.partition_point(|&ts| ts < start_ms);
-        let hi = s.timestamps.partition_point(|&ts| ts <= end_ms);
+        let hi = ring_partition(&s.timestamps, |ts| ts <= end_ms);
+        let lo = first_at_or_after(&s.timestamps, start_ms, hi);
         if lo >= hi {
             return SampleRange::default();
         }
@@ -100,6 +100,52 @@ impl StoreReader<'_> {
             second: (t2, v2),
         }
     }
+}
+
+/// `partition_point` over a sorted ring, searching its two halves as
+/// slices (faster than indexing the ring, which wraps on every access).
+fn ring_partition(ring: &VecDeque<i64>, pred: impl Fn(i64) -> bool) -> usize {
+    let (a, b) = ring.as_slices();
+    match a.last() {
+        Some(&last) if pred(last) => a.len() + b.partition_point(|&t| pred(t)),
+        _ => a.partition_point(|&t| pred(t)),
+    }
+}
+
+/// The index of the first timestamp `>= t` among the first `hi` of a
+/// sorted ring. Scrapes are regular, so the guess from the average gap is
+/// usually right or adjacent: a couple of reads instead of a binary search
+/// over memory the query touches for the first time.
+fn first_at_or_after(ring: &VecDeque<i64>, t: i64, hi: usize) -> usize {
+    let (a, b) = ring.as_slices();
+    let at = |i: usize| if i < a.len() { a[i] } else { b[i - a.len()] };
+    if hi == 0 {
+        return 0;
+    }
+    let (first, last) = (at(0), at(hi - 1));
+    if t <= first {
+        return 0;
+    }
+    if t > last {
+        return hi;
+    }
+    // first < t <= last, so hi >= 2 and the answer is in 1..hi.
+    let span = (last - first) as f64;
+    let mut g = (((t - first) as f64 / span) * (hi - 1) as f64).ceil() as usize;
+    g = g.clamp(1, hi - 1);
+    for _ in 0..8 {
+        if at(g - 1) >= t {
+            g -= 1;
+        } else if at(g) < t {
+            g += 1;
+        } else {
+            return g;
+        }
+        if g == 0 || g >= hi {
+            break;
+        }
+    }
+    ring_partition(ring, |ts| ts < t).min(hi)
 }
 
 /// Elements `lo..hi` of a ring as two slices, without copying.
@@ -137,6 +183,22 @@ mod tests {
             })
             .collect();
         assert!(!all.is_empty());
+    }
+
+    #[test]
+    fn guessed_search_agrees_with_binary_search() {
+        let mut ring: VecDeque<i64> = VecDeque::new();
+        for t in [0, 15, 30, 31, 32, 90, 105, 200, 201, 400] {
+            ring.push_back(t);
+        }
+        ring.pop_front();
+        ring.push_back(500);
+        for t in -5..510 {
+            for hi in 0..=ring.len() {
+                let want = ring.range(..hi).take_while(|&&x| x < t).count();
+                assert_eq!(first_at_or_after(&ring, t, hi), want, "t={t} hi={hi}");
+            }
+        }
     }
 
     #[test]

@@ -1,24 +1,13 @@
 //! Alert label and annotation templates: the Go text/template subset that
 //! Prometheus alerting rules use.
 //!
-//! Operators bring annotation templates from their Prometheus rules, so the
-//! syntax, the variables (`$labels`, `$value`, `$externalLabels`,
-//! `$externalURL`, and `.Labels`, `.Value`, ... on the dot) and the
-//! functions (`humanize*`, `printf`, `title`, `match`, `reReplaceAll`, ...)
-//! behave as in Prometheus 2.42, and numbers print exactly as Go prints
-//! them.
-//!
-//! A template is parsed once, when the rule is loaded: unknown functions,
-//! wrong argument counts, undefined variables, unclosed actions and bad
-//! regular expressions are [`TemplateError`]s with a byte offset, so
-//! `vigil check` rejects them. Rendering never fails: as in Prometheus, a
-//! run-time error (say `humanize` of a label that is not a number) replaces
-//! the whole text with `<error expanding template: ...>`, because a page
-//! with a visible template error is better than no page.
+//! The language lives in the `vigil-template` crate, shared with notifier
+//! plugins; this module binds it to the host's [`Labels`] and keeps the
+//! alert-template API: [`Template::parse`] defines `$labels`, `$value`,
+//! `$score`, `$externalLabels` and `$externalURL`, and
+//! [`Template::render`] takes a [`TemplateContext`]. See the crate docs
+//! for the language, the functions and the error behaviour.
 
-mod exec;
-mod funcs;
-mod parse;
 #[cfg(test)]
 mod tests;
 
@@ -26,27 +15,22 @@ use std::fmt;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+pub use vigil_template::TemplateError;
+use vigil_template::{AlertContext, LabelMap};
 
 use crate::store::labels::Labels;
 
-/// A template that failed to parse.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub struct TemplateError {
-    /// Byte offset in the template source where the problem is.
-    pub offset: usize,
-    /// What is wrong, e.g. "unknown function `humanise`".
-    pub message: String,
-    /// A hint, e.g. "did you mean `humanize`?".
-    pub help: Option<String>,
-}
+impl LabelMap for Labels {
+    fn get(&self, name: &str) -> Option<&str> {
+        Labels::get(self, name)
+    }
 
-impl fmt::Display for TemplateError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at offset {}", self.message, self.offset)?;
-        if let Some(help) = &self.help {
-            write!(f, " ({help})")?;
-        }
-        Ok(())
+    fn len(&self) -> usize {
+        Labels::len(self)
+    }
+
+    fn pairs(&self) -> Box<dyn Iterator<Item = (&str, &str)> + '_> {
+        Box::new(self.iter())
     }
 }
 
@@ -82,85 +66,66 @@ impl<'a> TemplateContext<'a> {
             external_url: "",
         }
     }
+
+    fn alert(&self) -> AlertContext<'a> {
+        AlertContext {
+            labels: self.labels,
+            value: self.value,
+            score: self.score,
+            external_labels: self.external_labels,
+            external_url: self.external_url,
+        }
+    }
 }
 
-/// A parsed template. Cheap to render; clone it freely.
+/// A parsed alert template. Cheap to render; clone it freely.
 ///
 /// Deserializing a `Template` parses it, so a config file's bad template is
 /// reported by serde with the file position of the string.
-#[derive(Clone)]
-pub struct Template {
-    source: String,
-    nodes: Vec<parse::Node>,
-}
+#[derive(Clone, PartialEq, Eq)]
+pub struct Template(vigil_template::Template);
 
 impl Template {
-    /// Parses a template; see the module docs for the supported language.
+    /// Parses an alert template; see the module docs.
     pub fn parse(source: &str) -> Result<Template, TemplateError> {
-        let nodes = parse::parse(source)?;
-        Ok(Template {
-            source: source.to_string(),
-            nodes,
-        })
+        vigil_template::Template::parse_alert(source).map(Template)
     }
 
     /// The text the template was parsed from.
     pub fn source(&self) -> &str {
-        &self.source
+        self.0.source()
     }
 
     /// Whether the template is plain text with no actions, so rendering it
     /// always yields [`Template::source`] (comments and trim markers aside).
     pub fn is_literal(&self) -> bool {
-        self.nodes.iter().all(|n| matches!(n, parse::Node::Text(_)))
+        self.0.is_literal()
     }
 
     /// Renders the template. Never fails: a run-time error yields
     /// `<error expanding template: ...>`, as Prometheus does.
     pub fn render(&self, ctx: &TemplateContext<'_>) -> String {
-        match self.try_render(ctx) {
-            Ok(s) => s,
-            Err(e) => format!("<error expanding template: {e}>"),
-        }
+        self.0.render_alert(&ctx.alert())
     }
 
     /// Renders the template, returning a run-time error instead of the
     /// inline marker (for `vigil check`-style test tools).
     pub fn try_render(&self, ctx: &TemplateContext<'_>) -> Result<String, TemplateError> {
-        match self.nodes.as_slice() {
-            [] => return Ok(String::new()),
-            [parse::Node::Text(t)] => return Ok(t.clone()),
-            _ => {}
-        }
-        exec::execute(&self.nodes, ctx).map_err(|e| TemplateError {
-            offset: e.off,
-            message: e.msg,
-            help: None,
-        })
+        self.0.try_render_alert(&ctx.alert())
     }
 }
 
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Template").field(&self.source).finish()
+        f.debug_tuple("Template").field(&self.source()).finish()
     }
 }
 
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.source)
+        f.write_str(self.source())
     }
 }
-
-/// Two templates are equal when their sources are: the parse is a pure
-/// function of the text.
-impl PartialEq for Template {
-    fn eq(&self, other: &Self) -> bool {
-        self.source == other.source
-    }
-}
-
-impl Eq for Template {}
 
 impl std::str::FromStr for Template {
     type Err = TemplateError;
@@ -172,7 +137,7 @@ impl std::str::FromStr for Template {
 
 impl Serialize for Template {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.source)
+        serializer.serialize_str(self.source())
     }
 }
 

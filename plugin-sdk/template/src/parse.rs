@@ -1,7 +1,7 @@
 //! Lexer and parser: template text to a tree of [`Node`]s.
 //!
-//! The grammar is Go text/template's, minus the parts alert annotations do
-//! not use (`define`, `template`, `block`, `break`, `continue`, method
+//! The grammar is Go text/template's, minus the parts alert and notification
+//! templates rarely use (`define`, `template`, `block`, `break`, `continue`, method
 //! calls). Everything that Go only reports when a template runs but that we
 //! can know from the text -- unknown functions, wrong argument counts,
 //! undefined variables, invalid regular expressions in literals -- is
@@ -9,8 +9,8 @@
 
 use regex::Regex;
 
-use super::TemplateError;
-use super::funcs::{self, Func, LookupError};
+use crate::TemplateError;
+use crate::funcs::{self, Func, LookupError};
 
 /// Nesting limit for parentheses and control structures: a template is
 /// configuration, and configuration must not be able to overflow the stack.
@@ -18,7 +18,7 @@ const MAX_DEPTH: usize = 64;
 
 /// A parsed template node.
 #[derive(Clone, Debug)]
-pub(super) enum Node {
+pub(crate) enum Node {
     /// Literal text, trim markers already applied.
     Text(String),
     /// `{{ pipeline }}`: prints the value unless the pipeline declares.
@@ -44,7 +44,7 @@ pub(super) enum Node {
 
 /// `[$x :=] cmd | cmd | ...`.
 #[derive(Clone, Debug)]
-pub(super) struct Pipe {
+pub(crate) struct Pipe {
     /// Declared (or, with `assign`, assigned) variables, `$` included.
     pub decl: Vec<String>,
     /// `=` rather than `:=`.
@@ -54,14 +54,14 @@ pub(super) struct Pipe {
 
 /// One stage of a pipeline.
 #[derive(Clone, Debug)]
-pub(super) struct Cmd {
+pub(crate) struct Cmd {
     pub kind: CmdKind,
     /// Byte offset in the template, for run-time errors.
     pub off: usize,
 }
 
 #[derive(Clone, Debug)]
-pub(super) enum CmdKind {
+pub(crate) enum CmdKind {
     /// A value on its own: `$value`, `.Labels.job`, `"text"`.
     Value(Operand),
     /// A function call; a piped value becomes the last argument.
@@ -76,13 +76,13 @@ pub(super) enum CmdKind {
 
 /// A term followed by field accesses: `$labels.job`, `.Value`, `(pipe).X`.
 #[derive(Clone, Debug)]
-pub(super) struct Operand {
+pub(crate) struct Operand {
     pub term: Term,
     pub fields: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
-pub(super) enum Term {
+pub(crate) enum Term {
     Dot,
     Var(String),
     Str(String),
@@ -503,22 +503,15 @@ struct Parser {
     depth: usize,
 }
 
-/// The variables every alert template starts with, as Prometheus defines
-/// them in front of each template.
-pub(super) const PREDEFINED: &[&str] = &[
-    "$",
-    "$labels",
-    "$value",
-    "$externalLabels",
-    "$externalURL",
-    "$score",
-];
-
-/// Parses a template's source.
-pub(super) fn parse(src: &str) -> Result<Vec<Node>, TemplateError> {
+/// Parses a template's source; `vars` are the variables defined in front
+/// of it besides `$`.
+pub(crate) fn parse(src: &str, vars: &[&str]) -> Result<Vec<Node>, TemplateError> {
     let mut p = Parser {
         items: lex(src)?.into_iter(),
-        vars: PREDEFINED.iter().map(|s| (*s).to_string()).collect(),
+        vars: std::iter::once("$")
+            .chain(vars.iter().copied())
+            .map(str::to_string)
+            .collect(),
         depth: 0,
     };
     let (nodes, stop) = p.list()?;
@@ -576,7 +569,7 @@ impl Parser {
                 "define" | "template" | "block" | "break" | "continue" => {
                     return Err(err(
                         toks[0].off,
-                        format!("`{keyword}` is not supported in alert templates"),
+                        format!("`{keyword}` is not supported in Vigil templates"),
                     ));
                 }
                 _ => nodes.push(Node::Action(self.pipe_of(&toks, close, Decl::One)?)),
@@ -879,7 +872,7 @@ impl Parser {
                     return Err(TemplateError {
                         offset: t.off,
                         message: format!("undefined variable `{name}`"),
-                        help: Some("alert templates define $labels, $value, $score, $externalLabels and $externalURL".into()),
+                        help: Some(format!("variables in scope here: {}", self.vars.join(", "))),
                     });
                 }
                 Term::Var(name.clone())
@@ -943,7 +936,7 @@ fn resolve(name: &str, off: usize) -> Result<Func, TemplateError> {
         Ok((f, _)) => Ok(f),
         Err(LookupError::Unsupported) => Err(TemplateError {
             offset: off,
-            message: format!("function `{name}` is not supported in Vigil alert templates"),
+            message: format!("function `{name}` is not supported in Vigil templates"),
             help: Some("templates cannot run queries or call other templates".into()),
         }),
         Err(LookupError::Unknown(hint)) => Err(TemplateError {

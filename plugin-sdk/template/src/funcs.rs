@@ -8,16 +8,17 @@
 use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
+use std::rc::Rc;
 
 use regex::Regex;
 
-use super::exec::{Value, is_true};
-use crate::alert::gofmt::{self, Arg};
-use crate::alert::humanize;
+use crate::exec::{V, is_true};
+use crate::gofmt::{self, Arg};
+use crate::humanize;
 
 /// A function a template can call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Func {
+pub(crate) enum Func {
     And,
     Or,
     Not,
@@ -51,11 +52,14 @@ pub(super) enum Func {
     ExternalUrl,
     GraphLink,
     TableLink,
+    TrimSpace,
+    Join,
+    StringSlice,
 }
 
 /// How many arguments a function takes (counting a piped-in value).
 #[derive(Clone, Copy, Debug)]
-pub(super) struct Arity {
+pub(crate) struct Arity {
     pub min: usize,
     /// `None` for variadic functions.
     pub max: Option<usize>,
@@ -107,6 +111,9 @@ const TABLE: &[(&str, Func, Arity)] = &[
     ("externalURL", Func::ExternalUrl, exactly(0)),
     ("graphLink", Func::GraphLink, exactly(1)),
     ("tableLink", Func::TableLink, exactly(1)),
+    ("trimSpace", Func::TrimSpace, exactly(1)),
+    ("join", Func::Join, exactly(2)),
+    ("stringSlice", Func::StringSlice, at_least(0)),
 ];
 
 /// Prometheus functions that need a query engine or nested templates; we
@@ -126,7 +133,7 @@ const UNSUPPORTED: &[&str] = &[
 ];
 
 /// Why a name cannot be called.
-pub(super) enum LookupError {
+pub(crate) enum LookupError {
     /// A Prometheus function Vigil templates do not provide.
     Unsupported,
     /// No such function; with the closest known name, if one is close.
@@ -134,7 +141,7 @@ pub(super) enum LookupError {
 }
 
 /// Finds a function by name.
-pub(super) fn lookup(name: &str) -> Result<(Func, Arity), LookupError> {
+pub(crate) fn lookup(name: &str) -> Result<(Func, Arity), LookupError> {
     if let Some(&(_, f, a)) = TABLE.iter().find(|(n, _, _)| *n == name) {
         return Ok((f, a));
     }
@@ -145,7 +152,7 @@ pub(super) fn lookup(name: &str) -> Result<(Func, Arity), LookupError> {
 }
 
 /// How many arguments a function takes.
-pub(super) fn arity(f: Func) -> Arity {
+pub(crate) fn arity(f: Func) -> Arity {
     TABLE
         .iter()
         .find(|(_, g, _)| *g == f)
@@ -153,7 +160,7 @@ pub(super) fn arity(f: Func) -> Arity {
 }
 
 /// The name of a function, for messages.
-pub(super) fn name(f: Func) -> &'static str {
+pub(crate) fn name(f: Func) -> &'static str {
     TABLE
         .iter()
         .find(|(_, g, _)| *g == f)
@@ -187,7 +194,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// What a function may need besides its arguments.
-pub(super) struct Env<'e> {
+pub(crate) struct Env<'e> {
     pub external_url: &'e str,
     /// The pattern, compiled at parse time when it was a string literal.
     pub regex: Option<&'e Regex>,
@@ -195,43 +202,40 @@ pub(super) struct Env<'e> {
 
 /// Calls a function on evaluated arguments. `and`/`or` are handled by the
 /// evaluator (they short-circuit) and only reach here fully evaluated.
-pub(super) fn call<'v>(f: Func, args: Vec<Value<'v>>, env: &Env<'_>) -> Result<Value<'v>, String> {
+pub(crate) fn call<'v>(f: Func, args: Vec<V<'v>>, env: &Env<'_>) -> Result<V<'v>, String> {
     match f {
         Func::And => Ok(args
             .into_iter()
             .reduce(|acc, v| if is_true(&acc) { v } else { acc })
-            .unwrap_or(Value::Nil)),
+            .unwrap_or(V::Nil)),
         Func::Or => Ok(args
             .into_iter()
             .reduce(|acc, v| if is_true(&acc) { acc } else { v })
-            .unwrap_or(Value::Nil)),
-        Func::Not => Ok(Value::Bool(!args.first().is_some_and(is_true))),
+            .unwrap_or(V::Nil)),
+        Func::Not => Ok(V::Bool(!args.first().is_some_and(is_true))),
         Func::Len => match args.first() {
-            Some(Value::Str(s)) => Ok(Value::Int(s.len() as i64)),
-            Some(Value::Map(m)) => Ok(Value::Int(m.len() as i64)),
-            Some(v) => Err(format!("len of type {}", v.type_name())),
-            None => Ok(Value::Int(0)),
+            Some(v) => match v.length() {
+                Some(n) => Ok(V::Int(i64::try_from(n).unwrap_or(i64::MAX))),
+                None => Err(format!("len of type {}", v.type_name())),
+            },
+            None => Ok(V::Int(0)),
         },
         Func::Index => index(args),
-        Func::Print => Ok(Value::Str(Cow::Owned(sprint(&args)))),
+        Func::Print => Ok(V::Str(Cow::Owned(sprint(&args)))),
         Func::Println => {
-            let mut s = args
-                .iter()
-                .map(Value::to_text)
-                .collect::<Vec<_>>()
-                .join(" ");
+            let mut s = args.iter().map(V::to_text).collect::<Vec<_>>().join(" ");
             s.push('\n');
-            Ok(Value::Str(Cow::Owned(s)))
+            Ok(V::Str(Cow::Owned(s)))
         }
         Func::Printf => {
             let mut it = args.iter();
             let format = match it.next() {
-                Some(Value::Str(s)) => s.as_ref(),
+                Some(V::Str(s)) => s.as_ref(),
                 Some(v) => return Err(wrong_type("string", v)),
                 None => "",
             };
-            let rest: Vec<Arg<'_>> = it.map(Value::as_fmt_arg).collect();
-            Ok(Value::Str(Cow::Owned(gofmt::sprintf(format, &rest))))
+            let rest: Vec<Arg<'_>> = it.map(V::as_fmt_arg).collect();
+            Ok(V::Str(Cow::Owned(gofmt::sprintf(format, &rest))))
         }
         Func::Eq => {
             let (first, rest) = args
@@ -239,25 +243,25 @@ pub(super) fn call<'v>(f: Func, args: Vec<Value<'v>>, env: &Env<'_>) -> Result<V
                 .ok_or("missing argument for comparison")?;
             for other in rest {
                 if compare(first, other)? == Some(Ordering::Equal) {
-                    return Ok(Value::Bool(true));
+                    return Ok(V::Bool(true));
                 }
             }
-            Ok(Value::Bool(false))
+            Ok(V::Bool(false))
         }
-        Func::Ne => Ok(Value::Bool(ordering(&args)? != Some(Ordering::Equal))),
-        Func::Lt => Ok(Value::Bool(ordering(&args)?.is_some_and(Ordering::is_lt))),
-        Func::Le => Ok(Value::Bool(ordering(&args)?.is_some_and(Ordering::is_le))),
-        Func::Gt => Ok(Value::Bool(ordering(&args)?.is_some_and(Ordering::is_gt))),
-        Func::Ge => Ok(Value::Bool(ordering(&args)?.is_some_and(Ordering::is_ge))),
-        Func::Html => Ok(Value::Str(Cow::Owned(html_escape(&eval_args_text(&args))))),
-        Func::Urlquery => Ok(Value::Str(Cow::Owned(query_escape(&eval_args_text(&args))))),
+        Func::Ne => Ok(V::Bool(ordering(&args)? != Some(Ordering::Equal))),
+        Func::Lt => Ok(V::Bool(ordering(&args)?.is_some_and(Ordering::is_lt))),
+        Func::Le => Ok(V::Bool(ordering(&args)?.is_some_and(Ordering::is_le))),
+        Func::Gt => Ok(V::Bool(ordering(&args)?.is_some_and(Ordering::is_gt))),
+        Func::Ge => Ok(V::Bool(ordering(&args)?.is_some_and(Ordering::is_ge))),
+        Func::Html => Ok(V::Str(Cow::Owned(html_escape(&eval_args_text(&args))))),
+        Func::Urlquery => Ok(V::Str(Cow::Owned(query_escape(&eval_args_text(&args))))),
         Func::Humanize => float_fn(&args, humanize::humanize),
         Func::Humanize1024 => float_fn(&args, humanize::humanize_1024),
         Func::HumanizeDuration => float_fn(&args, humanize::humanize_duration),
         Func::HumanizePercentage => float_fn(&args, humanize::humanize_percentage),
         Func::HumanizeTimestamp => {
             let v = to_float(first(&args)?)?;
-            Ok(Value::Str(Cow::Owned(humanize::humanize_timestamp(v)?)))
+            Ok(V::Str(Cow::Owned(humanize::humanize_timestamp(v)?)))
         }
         Func::Title => Ok(owned(title(str_arg(&args, 0)?))),
         Func::ToUpper => Ok(owned(
@@ -274,7 +278,7 @@ pub(super) fn call<'v>(f: Func, args: Vec<Value<'v>>, env: &Env<'_>) -> Result<V
         )),
         Func::Match => {
             let re = regex_arg(&args, env)?;
-            Ok(Value::Bool(re.is_match(str_arg(&args, 1)?)))
+            Ok(V::Bool(re.is_match(str_arg(&args, 1)?)))
         }
         Func::ReReplaceAll => {
             let re = regex_arg(&args, env)?;
@@ -295,33 +299,57 @@ pub(super) fn call<'v>(f: Func, args: Vec<Value<'v>>, env: &Env<'_>) -> Result<V
             "/graph?g0.expr={}&g0.tab=1",
             query_escape(str_arg(&args, 0)?)
         ))),
+        Func::TrimSpace => Ok(owned(str_arg(&args, 0)?.trim().to_string())),
+        Func::Join => {
+            let sep = str_arg(&args, 0)?;
+            let list = args
+                .get(1)
+                .and_then(V::elements)
+                .ok_or_else(|| wrong_type("[]string", args.get(1).unwrap_or(&V::Nil)))?;
+            let mut parts = Vec::with_capacity(list.len());
+            for item in &list {
+                match item {
+                    V::Str(s) => parts.push(s.as_ref()),
+                    other => return Err(wrong_type("string", other)),
+                }
+            }
+            Ok(owned(parts.join(sep)))
+        }
+        Func::StringSlice => {
+            for a in &args {
+                if !matches!(a, V::Str(_)) {
+                    return Err(wrong_type("string", a));
+                }
+            }
+            Ok(V::List(Rc::new(args)))
+        }
     }
 }
 
-fn owned<'v>(s: String) -> Value<'v> {
-    Value::Str(Cow::Owned(s))
+fn owned<'v>(s: String) -> V<'v> {
+    V::Str(Cow::Owned(s))
 }
 
-fn first<'a, 'v>(args: &'a [Value<'v>]) -> Result<&'a Value<'v>, String> {
+fn first<'a, 'v>(args: &'a [V<'v>]) -> Result<&'a V<'v>, String> {
     args.first().ok_or_else(|| "missing argument".to_string())
 }
 
-fn wrong_type(expected: &str, got: &Value<'_>) -> String {
+fn wrong_type(expected: &str, got: &V<'_>) -> String {
     format!(
         "wrong type for value; expected {expected}; got {}",
         got.type_name()
     )
 }
 
-fn str_arg<'a>(args: &'a [Value<'_>], i: usize) -> Result<&'a str, String> {
+fn str_arg<'a>(args: &'a [V<'_>], i: usize) -> Result<&'a str, String> {
     match args.get(i) {
-        Some(Value::Str(s)) => Ok(s),
+        Some(V::Str(s)) => Ok(s),
         Some(v) => Err(wrong_type("string", v)),
         None => Err("missing argument".to_string()),
     }
 }
 
-fn regex_arg<'a>(args: &[Value<'_>], env: &Env<'a>) -> Result<Cow<'a, Regex>, String> {
+fn regex_arg<'a>(args: &[V<'_>], env: &Env<'a>) -> Result<Cow<'a, Regex>, String> {
     if let Some(re) = env.regex {
         return Ok(Cow::Borrowed(re));
     }
@@ -332,11 +360,13 @@ fn regex_arg<'a>(args: &[Value<'_>], env: &Env<'a>) -> Result<Cow<'a, Regex>, St
 }
 
 /// Prometheus' `convertToFloat`: floats, integers and numeric strings.
-pub(super) fn to_float(v: &Value<'_>) -> Result<f64, String> {
+pub(crate) fn to_float(v: &V<'_>) -> Result<f64, String> {
     match v {
-        Value::Float(f) => Ok(*f),
-        Value::Int(i) => Ok(*i as f64),
-        Value::Str(s) => parse_go_float(s).ok_or_else(|| {
+        V::Float(f) => Ok(*f),
+        V::Int(i) => Ok(*i as f64),
+        // Unix seconds, so `humanizeTimestamp` takes `.StartsAt`.
+        V::Time(t) => Ok(t.map_or(-62_135_596_800.0, |ms| ms as f64 / 1000.0)),
+        V::Str(s) => parse_go_float(s).ok_or_else(|| {
             format!(
                 "strconv.ParseFloat: parsing {}: invalid syntax",
                 gofmt::go_quote(s)
@@ -370,24 +400,32 @@ fn parse_go_float(s: &str) -> Option<f64> {
     s.parse().ok()
 }
 
-fn float_fn<'v>(args: &[Value<'v>], f: fn(f64) -> String) -> Result<Value<'v>, String> {
+fn float_fn<'v>(args: &[V<'v>], f: fn(f64) -> String) -> Result<V<'v>, String> {
     Ok(owned(f(to_float(first(args)?)?)))
 }
 
-fn index<'v>(args: Vec<Value<'v>>) -> Result<Value<'v>, String> {
+fn index<'v>(args: Vec<V<'v>>) -> Result<V<'v>, String> {
     let mut it = args.into_iter();
-    let mut item = it.next().unwrap_or(Value::Nil);
+    let mut item = it.next().unwrap_or(V::Nil);
     for key in it {
-        item = match (&item, &key) {
+        item = match (item, key) {
             // A missing key yields the zero value, as Go's index does.
-            (Value::Map(m), Value::Str(k)) => Value::Str(Cow::Borrowed(m.get(k).unwrap_or(""))),
-            (Value::Map(_), k) => {
+            (V::Labels(m) | V::Kv(m), V::Str(k)) => V::Str(Cow::Borrowed(m.get(&k).unwrap_or(""))),
+            (V::Map(m), V::Str(k)) => m.get(k.as_ref()).map_or(V::Nil, V::of),
+            (V::Labels(_) | V::Kv(_) | V::Map(_), k) => {
                 return Err(format!(
                     "value has type {}; should be string",
                     k.type_name()
                 ));
             }
-            (Value::Nil, _) => return Err("index of untyped nil".to_string()),
+            (V::Nil, _) => return Err("index of untyped nil".to_string()),
+            (list, V::Int(i)) if list.elements().is_some() => {
+                let items = list.elements().unwrap_or_default();
+                usize::try_from(i)
+                    .ok()
+                    .and_then(|i| items.into_iter().nth(i))
+                    .ok_or_else(|| format!("index out of range: {i}"))?
+            }
             (v, _) => return Err(format!("can't index item of type {}", v.type_name())),
         };
     }
@@ -395,10 +433,10 @@ fn index<'v>(args: Vec<Value<'v>>) -> Result<Value<'v>, String> {
 }
 
 /// Go's `fmt.Sprint`: a space between operands when neither is a string.
-fn sprint(args: &[Value<'_>]) -> String {
+fn sprint(args: &[V<'_>]) -> String {
     let mut out = String::new();
     for (i, a) in args.iter().enumerate() {
-        if i > 0 && !matches!(a, Value::Str(_)) && !matches!(args[i - 1], Value::Str(_)) {
+        if i > 0 && !matches!(a, V::Str(_)) && !matches!(args[i - 1], V::Str(_)) {
             out.push(' ');
         }
         out.push_str(&a.to_text());
@@ -407,14 +445,14 @@ fn sprint(args: &[Value<'_>]) -> String {
 }
 
 /// text/template's `evalArgs`: a lone string as is, otherwise `Sprint`.
-fn eval_args_text(args: &[Value<'_>]) -> String {
+fn eval_args_text(args: &[V<'_>]) -> String {
     match args {
-        [Value::Str(s)] => s.to_string(),
+        [V::Str(s)] => s.to_string(),
         _ => sprint(args),
     }
 }
 
-fn ordering(args: &[Value<'_>]) -> Result<Option<Ordering>, String> {
+fn ordering(args: &[V<'_>]) -> Result<Option<Ordering>, String> {
     match args {
         [a, b] => compare(a, b),
         _ => Err("missing argument for comparison".to_string()),
@@ -426,12 +464,12 @@ fn ordering(args: &[Value<'_>]) -> Result<Option<Ordering>, String> {
 /// Unlike Go, an int and a float compare by value, so `gt $value 1` works
 /// where Go insists on `gt $value 1.0`: every template that runs in
 /// Prometheus still runs here, and one more natural spelling does too.
-fn compare(a: &Value<'_>, b: &Value<'_>) -> Result<Option<Ordering>, String> {
+fn compare(a: &V<'_>, b: &V<'_>) -> Result<Option<Ordering>, String> {
     match (a, b) {
-        (Value::Str(x), Value::Str(y)) => Ok(Some(x.as_ref().cmp(y.as_ref()))),
-        (Value::Bool(x), Value::Bool(y)) => Ok(Some(x.cmp(y))),
-        (Value::Int(x), Value::Int(y)) => Ok(Some(x.cmp(y))),
-        (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+        (V::Str(x), V::Str(y)) => Ok(Some(x.as_ref().cmp(y.as_ref()))),
+        (V::Bool(x), V::Bool(y)) => Ok(Some(x.cmp(y))),
+        (V::Int(x), V::Int(y)) => Ok(Some(x.cmp(y))),
+        (V::Int(_) | V::Float(_), V::Int(_) | V::Float(_)) => {
             Ok(to_float(a)?.partial_cmp(&to_float(b)?))
         }
         _ => Err(format!(
@@ -514,7 +552,7 @@ fn url_path(url: &str) -> &str {
 }
 
 /// Go's `url.QueryEscape`.
-pub(super) fn query_escape(s: &str) -> String {
+pub(crate) fn query_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {
