@@ -13,7 +13,12 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
     let plugins = dir.path().join("plugins");
     install_plugins(
         &plugins,
-        &["check-threshold", "check-ewma", "notify-webhook"],
+        &[
+            "check-threshold",
+            "check-ewma",
+            "check-anomaly",
+            "notify-webhook",
+        ],
     );
     let port = free_port();
     let log = dir.path().join("demo.log");

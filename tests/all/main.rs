@@ -4,6 +4,7 @@
 mod config_errors;
 mod demo;
 mod e2e;
+mod nab;
 mod plugins;
 mod promqltest;
 mod sandbox;

@@ -1,6 +1,7 @@
 //! Test harness: the real `vigil` binary, real Wasm plugins, and loopback
 //! servers the tests start and stop themselves.
 
+pub mod nab;
 pub mod promqltest;
 
 use std::net::SocketAddr;

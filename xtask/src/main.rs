@@ -14,6 +14,7 @@ const PLUGINS: &[&str] = &[
     "check-ewma",
     "check-trend",
     "check-burn-rate",
+    "check-anomaly",
     "notify-webhook",
 ];
 
