@@ -1,6 +1,7 @@
 //! One test binary for the whole system (the wasmtime layout): each module
 //! drives the real `vigil` binary or library with real Wasm guests.
 
+mod checks;
 mod config_errors;
 mod demo;
 mod e2e;
