@@ -78,6 +78,8 @@ pub struct Scraper {
     landed: broadcast::Sender<ScrapeLanded>,
     status: Arc<Mutex<TargetStatus>>,
     buf: Vec<(SeriesId, i64, f64)>,
+    /// The store's collection epoch the cache was last checked against.
+    gc_epoch: u64,
 }
 
 impl Scraper {
@@ -109,7 +111,24 @@ impl Scraper {
             landed,
             status,
             buf: Vec::new(),
+            gc_epoch: 0,
         }
+    }
+
+    /// Forgets cached ids of series the store collected, so a series that
+    /// comes back after a long absence is interned again rather than
+    /// appended to an id that no longer exists.
+    fn forget_collected(&mut self) {
+        let epoch = self.store.gc_epoch();
+        if epoch == self.gc_epoch {
+            return;
+        }
+        self.gc_epoch = epoch;
+        let mut ids: Vec<SeriesId> = self.cache.values().copied().collect();
+        self.store.retain_alive(&mut ids);
+        let alive: HashSet<SeriesId> = ids.into_iter().collect();
+        self.cache.retain(|_, id| alive.contains(id));
+        self.last_seen.retain(|id| alive.contains(id));
     }
 
     /// Scrapes forever at the target's interval.
@@ -126,6 +145,7 @@ impl Scraper {
     pub async fn scrape_once(&mut self) {
         let started = Instant::now();
         let t = now_ms();
+        self.forget_collected();
         let result = self.fetch().await;
         self.buf.clear();
         let outcome = match result {
@@ -371,6 +391,30 @@ mod tests {
         let after = values(&store, "x", 2_500);
         assert_eq!(after.len(), 1);
         assert_eq!(after[0].1, 3.0);
+    }
+
+    #[test]
+    fn a_series_collected_by_the_store_is_interned_again_when_it_returns() {
+        let store = Arc::new(SeriesStore::new(60_000));
+        let mut s = scraper(store.clone());
+        assert_eq!(
+            s.ingest(b"x{model=\"a\"} 1\n", Format::PrometheusText, 1_000),
+            Ok(1)
+        );
+        store.append(&s.buf);
+        let first = s.buf[0].0;
+        // Nothing written for longer than the retention: collected.
+        assert_eq!(store.gc(super::now_ms() + 120_000), 1);
+        assert!(!store.is_alive(first));
+        s.forget_collected();
+        s.buf.clear();
+        assert_eq!(
+            s.ingest(b"x{model=\"a\"} 2\n", Format::PrometheusText, 2_000),
+            Ok(1)
+        );
+        store.append(&s.buf);
+        assert_ne!(s.buf[0].0, first, "a new id, never the collected one");
+        assert_eq!(values(&store, "x", 2_000).len(), 1);
     }
 
     #[test]

@@ -24,6 +24,9 @@ use crate::telemetry::events;
 /// How often the plugin directory and the config file are checked.
 const WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// Series garbage collection runs every this many watch ticks.
+const GC_EVERY_TICKS: u64 = 60;
+
 /// Why the engine could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -220,6 +223,20 @@ impl Runtime {
             .set_targets(self.scrapers.iter().map(|(_, s, _)| s.clone()).collect());
     }
 
+    /// Drops series nobody wrote to within the retention.
+    fn collect_series(&self) {
+        let n = self.store.gc(now_ms());
+        if n > 0 {
+            tracing::debug!(series = n, "collected series that left every target");
+            crate::telemetry::counter(
+                "vigil_store_series_collected_total",
+                "Series dropped because no target exposed them within the retention.",
+                &[],
+                n as f64,
+            );
+        }
+    }
+
     /// Rescans the plugin directory; rules and receivers pick up changes.
     pub fn rescan_plugins(&mut self) {
         let previous = self.catalog_tx.borrow().clone();
@@ -330,6 +347,7 @@ impl Runtime {
 
     /// Runs until SIGINT or SIGTERM; SIGHUP or a changed config file reloads.
     pub async fn run_until_signal(mut self) {
+        let mut ticks: u64 = 0;
         let mut tick = tokio::time::interval(WATCH_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         #[cfg(unix)]
@@ -354,6 +372,10 @@ impl Runtime {
             };
             tokio::select! {
                 _ = tick.tick() => {
+                    ticks += 1;
+                    if ticks % GC_EVERY_TICKS == 0 {
+                        self.collect_series();
+                    }
                     self.rescan_plugins();
                     let stamp = std::fs::metadata(&self.cfg.file).and_then(|m| m.modified()).ok();
                     if stamp != self.config_stamp {

@@ -35,14 +35,39 @@ struct Series {
     labels: Labels,
     timestamps: VecDeque<i64>,
     values: VecDeque<f64>,
+    /// Wall-clock time of the last intern or append, for garbage collection.
+    touched_ms: i64,
 }
 
 struct Inner {
     ids: HashMap<Labels, SeriesId>,
-    series: Vec<Series>,
+    /// By id; `None` once collected. Ids are never reused, so a stale id
+    /// held anywhere can only miss, never reach another series.
+    series: Vec<Option<Box<Series>>>,
     by_name: HashMap<String, Vec<SeriesId>>,
     retention_ms: i64,
     samples: usize,
+    /// Bumped by every collection that removed something.
+    gc_epoch: u64,
+}
+
+impl Inner {
+    fn get(&self, id: SeriesId) -> Option<&Series> {
+        self.series.get(id as usize).and_then(|s| s.as_deref())
+    }
+
+    fn get_mut(&mut self, id: SeriesId) -> Option<&mut Series> {
+        self.series
+            .get_mut(id as usize)
+            .and_then(|s| s.as_deref_mut())
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// The shared series store.
@@ -65,6 +90,7 @@ impl SeriesStore {
                 by_name: HashMap::new(),
                 retention_ms,
                 samples: 0,
+                gc_epoch: 0,
             }),
         }
     }
@@ -102,11 +128,12 @@ impl SeriesStore {
             inner.by_name.entry(name.to_string()).or_default().push(id);
         }
         inner.ids.insert(labels.clone(), id);
-        inner.series.push(Series {
+        inner.series.push(Some(Box::new(Series {
             labels,
             timestamps: VecDeque::new(),
             values: VecDeque::new(),
-        });
+            touched_ms: wall_ms(),
+        })));
         id
     }
 
@@ -115,12 +142,14 @@ impl SeriesStore {
     pub fn append(&self, samples: &[(SeriesId, i64, f64)]) -> usize {
         let mut inner = self.write();
         let retention = inner.retention_ms;
+        let now = wall_ms();
         let mut kept = 0usize;
         let mut trimmed = 0usize;
         for &(id, t, v) in samples {
-            let Some(s) = inner.series.get_mut(id as usize) else {
+            let Some(s) = inner.get_mut(id) else {
                 continue;
             };
+            s.touched_ms = now;
             if s.timestamps.back().is_some_and(|&last| t <= last) {
                 continue;
             }
@@ -141,9 +170,59 @@ impl SeriesStore {
         kept
     }
 
-    /// Number of series ever seen.
+    /// Number of series held (collected ones excluded).
     pub fn series_count(&self) -> usize {
-        self.read().series.len()
+        self.read().ids.len()
+    }
+
+    /// Changes whenever a collection removed series: holders of series ids
+    /// (the scrapers' caches) check it and drop ids that are gone.
+    pub fn gc_epoch(&self) -> u64 {
+        self.read().gc_epoch
+    }
+
+    /// Whether a series id still refers to a held series.
+    pub fn is_alive(&self, id: SeriesId) -> bool {
+        self.read().get(id).is_some()
+    }
+
+    /// Keeps only the ids that are still held.
+    pub fn retain_alive(&self, ids: &mut Vec<SeriesId>) {
+        let inner = self.read();
+        ids.retain(|&id| inner.get(id).is_some());
+    }
+
+    /// Removes series nobody wrote to for longer than the retention: their
+    /// samples are all past it, so no rule can read them. This bounds memory
+    /// when label values churn (new pods, new model versions). Returns how
+    /// many series were removed.
+    pub fn gc(&self, now_ms: i64) -> usize {
+        let mut guard = self.write();
+        let inner = &mut *guard;
+        let cutoff = now_ms - inner.retention_ms;
+        let mut dead: Vec<SeriesId> = Vec::new();
+        let mut freed_samples = 0usize;
+        for (i, slot) in inner.series.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|s| s.touched_ms < cutoff)
+                && let Some(s) = slot.take()
+            {
+                freed_samples += s.timestamps.len();
+                dead.push(i as SeriesId);
+                let Series { labels, .. } = *s;
+                inner.ids.remove(&labels);
+            }
+        }
+        if dead.is_empty() {
+            return 0;
+        }
+        inner.samples = inner.samples.saturating_sub(freed_samples);
+        let dead_set: std::collections::HashSet<SeriesId> = dead.iter().copied().collect();
+        inner.by_name.retain(|_, ids| {
+            ids.retain(|id| !dead_set.contains(id));
+            !ids.is_empty()
+        });
+        inner.gc_epoch += 1;
+        dead.len()
     }
 
     /// Number of samples held.
@@ -152,10 +231,7 @@ impl SeriesStore {
     }
 
     pub fn labels(&self, id: SeriesId) -> Option<Labels> {
-        self.read()
-            .series
-            .get(id as usize)
-            .map(|s| s.labels.clone())
+        self.read().get(id).map(|s| s.labels.clone())
     }
 
     /// Evaluates an instant selector: for each matching series, its latest
@@ -184,12 +260,12 @@ impl SeriesStore {
         match q.metric_name() {
             Some(name) => {
                 for &id in inner.by_name.get(name).into_iter().flatten() {
-                    if let Some(s) = inner.series.get(id as usize) {
+                    if let Some(s) = inner.get(id) {
                         visit(s);
                     }
                 }
             }
-            None => inner.series.iter().for_each(visit),
+            None => inner.series.iter().flatten().for_each(|s| visit(s)),
         }
         out
     }
@@ -219,6 +295,36 @@ mod tests {
         assert_eq!(store.select_instant(&q, 1_500, 5_000).len(), 2);
         // Outside the lookback nothing is.
         assert!(store.select_instant(&q, 10_000, 5_000).is_empty());
+    }
+
+    #[test]
+    fn series_nobody_writes_to_are_collected() {
+        let store = SeriesStore::new(10_000);
+        let a = store.intern(series("x", "a"));
+        let b = store.intern(series("x", "b"));
+        store.append(&[(a, 1_000, 1.0), (b, 1_000, 2.0)]);
+        let now = wall_ms();
+        assert_eq!(store.gc(now), 0, "written just now");
+        assert_eq!(store.gc_epoch(), 0);
+        // Later, only b is still written to.
+        if let Some(s) = store.write().get_mut(a) {
+            s.touched_ms = now - 20_000;
+        }
+        assert_eq!(store.gc(now), 1);
+        assert_eq!(store.gc_epoch(), 1);
+        assert!(!store.is_alive(a) && store.is_alive(b));
+        assert_eq!(store.series_count(), 1);
+        assert_eq!(store.sample_count(), 1);
+        assert_eq!(store.labels(a), None);
+        // Appends to a collected id are dropped; the labels get a new id.
+        assert_eq!(store.append(&[(a, 2_000, 1.0)]), 0);
+        let a2 = store.intern(series("x", "a"));
+        assert_ne!(a2, a);
+        let q = Query::parse("x").unwrap();
+        store.append(&[(a2, 2_000, 3.0)]);
+        assert_eq!(store.select_instant(&q, 2_000, 5_000).len(), 2);
+        let reader = store.reader();
+        assert_eq!(reader.series_named("x"), &[b, a2]);
     }
 
     #[test]

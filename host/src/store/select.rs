@@ -52,7 +52,8 @@ impl SeriesStore {
 }
 
 impl StoreReader<'_> {
-    /// Number of series ever seen; ids are `0..series_count()`.
+    /// One past the highest series id; ids are `0..series_count()`, and
+    /// [`Self::labels`] is `None` for ids that were collected.
     pub fn series_count(&self) -> usize {
         self.inner.series.len()
     }
@@ -72,12 +73,12 @@ impl StoreReader<'_> {
     }
 
     pub fn labels(&self, id: SeriesId) -> Option<&Labels> {
-        self.inner.series.get(id as usize).map(|s| &s.labels)
+        self.inner.get(id).map(|s| &s.labels)
     }
 
     /// The latest sample at or before `t_ms`, stale markers included.
     pub fn at_or_before(&self, id: SeriesId, t_ms: i64) -> Option<(i64, f64)> {
-        let s = self.inner.series.get(id as usize)?;
+        let s = self.inner.get(id)?;
         let idx = ring_partition(&s.timestamps, |ts| ts <= t_ms);
         let i = idx.checked_sub(1)?;
         Some((*s.timestamps.get(i)?, *s.values.get(i)?))
@@ -85,7 +86,7 @@ impl StoreReader<'_> {
 
     /// The samples with `start_ms <= t <= end_ms`, stale markers included.
     pub fn range(&self, id: SeriesId, start_ms: i64, end_ms: i64) -> SampleRange<'_> {
-        let Some(s) = self.inner.series.get(id as usize) else {
+        let Some(s) = self.inner.get(id) else {
             return SampleRange::default();
         };
         let hi = ring_partition(&s.timestamps, |ts| ts <= end_ms);
