@@ -373,7 +373,7 @@ impl Runtime {
             tokio::select! {
                 _ = tick.tick() => {
                     ticks += 1;
-                    if ticks % GC_EVERY_TICKS == 0 {
+                    if ticks.is_multiple_of(GC_EVERY_TICKS) {
                         self.collect_series();
                     }
                     self.rescan_plugins();
