@@ -131,6 +131,8 @@ pub struct RuleConfig {
     pub keep_firing_for: Duration,
     /// The rule's own timeout, or the sandbox's.
     pub timeout: Duration,
+    /// The rule's own memory cap for its check, or the sandbox's.
+    pub memory_limit_bytes: u64,
     /// Valid label names, none starting with `__`, no `alertname`.
     pub labels: BTreeMap<String, String>,
     /// Templates, not yet parsed.

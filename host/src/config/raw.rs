@@ -148,6 +148,10 @@ pub struct RawRule {
     /// How long one call of the check may run, overriding
     /// `[sandbox].timeout`; more than zero and at most `"60s"`.
     pub timeout: Option<Spanned<String>>,
+    /// Memory cap of this rule's check instance in MiB, overriding
+    /// `[sandbox].memory_limit_mib`; 1 to 4096. A rule over many series
+    /// hands its check a large batch: 100k series of 120 points is 192 MB.
+    pub memory_limit_mib: Option<Spanned<u64>>,
     /// Labels added to the rule's alerts, like `{ severity = "critical" }`.
     /// Names must be valid label names, must not start with `__`, and must not
     /// be `alertname`. Default: none.

@@ -183,7 +183,19 @@ fn scrape(diag: &mut Diagnostics<'_>, raw: RawScrape) -> ScrapeDefaults {
 
 fn sandbox(diag: &mut Diagnostics<'_>, raw: RawSandbox) -> SandboxConfig {
     let timeout = plugin_timeout(diag, raw.timeout.as_ref()).or(DEFAULT_SANDBOX_TIMEOUT);
-    let mib = match raw.memory_limit_mib {
+    SandboxConfig {
+        timeout,
+        memory_limit_bytes: memory_limit(
+            diag,
+            raw.memory_limit_mib,
+            DEFAULT_MEMORY_LIMIT_MIB << 20,
+        ),
+    }
+}
+
+/// A `memory_limit_mib` setting in bytes; `default_bytes` when absent or invalid.
+fn memory_limit(diag: &mut Diagnostics<'_>, raw: Option<Spanned<u64>>, default_bytes: u64) -> u64 {
+    match raw {
         Some(mib) if !(1..=MAX_MEMORY_LIMIT_MIB).contains(mib.get_ref()) => {
             diag.error(
                 &mib.span(),
@@ -192,14 +204,10 @@ fn sandbox(diag: &mut Diagnostics<'_>, raw: RawSandbox) -> SandboxConfig {
                     mib.get_ref()
                 ),
             );
-            DEFAULT_MEMORY_LIMIT_MIB
+            default_bytes
         }
-        Some(mib) => mib.into_inner(),
-        None => DEFAULT_MEMORY_LIMIT_MIB,
-    };
-    SandboxConfig {
-        timeout,
-        memory_limit_bytes: mib * 1024 * 1024,
+        Some(mib) => mib.into_inner() << 20,
+        None => default_bytes,
     }
 }
 
@@ -321,6 +329,8 @@ fn rules(
             optional_duration(diag, raw.keep_firing_for.as_ref(), "keep_firing_for")
                 .or(Duration::ZERO);
         let timeout = plugin_timeout(diag, raw.timeout.as_ref()).or(sandbox.timeout);
+        let memory_limit_bytes =
+            memory_limit(diag, raw.memory_limit_mib, sandbox.memory_limit_bytes);
         let (params, params_at) = params(diag, raw.params, location);
         let labels = labels(diag, raw.labels, &[("alertname", "the rule's `name`")]);
         let mut annotations = BTreeMap::new();
@@ -352,6 +362,7 @@ fn rules(
             for_,
             keep_firing_for,
             timeout,
+            memory_limit_bytes,
             labels,
             annotations,
             annotations_at,
@@ -762,6 +773,26 @@ mod tests {
         );
         assert!(config.targets.is_empty() && config.rules.is_empty());
         assert_eq!(config.route.receiver, "");
+    }
+
+    #[test]
+    fn a_rule_may_raise_its_memory_limit() {
+        let config = ok(
+            "[sandbox]\nmemory_limit_mib = 32\n\n[[rules]]\nname = \"Big\"\nquery = \"x\"\ncheck = \"threshold\"\nmemory_limit_mib = 512\n\n[[rules]]\nname = \"Small\"\nquery = \"x\"\ncheck = \"threshold\"\n",
+        );
+        assert_eq!(config.rules[0].memory_limit_bytes, 512 << 20);
+        assert_eq!(
+            config.rules[1].memory_limit_bytes,
+            32 << 20,
+            "the sandbox's"
+        );
+        let errs = errors(
+            "[[rules]]\nname = \"Big\"\nquery = \"x\"\ncheck = \"threshold\"\nmemory_limit_mib = 0\n",
+        );
+        assert_eq!(
+            errs,
+            vec!["t.toml:5:20: `memory_limit_mib` must be from 1 to 4096, not 0"]
+        );
     }
 
     #[test]

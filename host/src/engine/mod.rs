@@ -85,7 +85,7 @@ pub fn compile(
         };
         let limits = Limits {
             timeout: r.timeout,
-            memory_bytes: cfg.sandbox.memory_limit_bytes,
+            memory_bytes: r.memory_limit_bytes,
         };
         let check = match catalog.get(&r.check) {
             None => {
