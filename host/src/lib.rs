@@ -4,7 +4,8 @@
 //! `query` and `sandbox`) -> `alert` -> `notify`, configured by `config` and
 //! observed through `api`. Only `sandbox` touches wasmtime; `telemetry` is
 //! the one place events are logged and counted; `demo` is the simulated
-//! model service behind `vigil demo`.
+//! model service behind `vigil demo`; `ruletest` runs rule unit tests
+//! (`vigil test`).
 
 pub mod alert;
 pub mod api;
@@ -14,6 +15,7 @@ pub mod demo;
 pub mod engine;
 pub mod notify;
 pub mod query;
+pub mod ruletest;
 pub mod sandbox;
 pub mod store;
 pub mod telemetry;

@@ -34,6 +34,16 @@ enum Command {
         #[arg(long, short, default_value = "vigil.toml")]
         config: PathBuf,
     },
+    /// Run rule unit tests (like `promtool test rules`): exit 0 when all pass, 1 when a test
+    /// fails, 2 when a file is invalid.
+    Test {
+        /// Test files (TOML); see the README's "Rule unit tests".
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Directory of check plugins, overriding the files' `plugin_dir`.
+        #[arg(long)]
+        plugin_dir: Option<PathBuf>,
+    },
     /// List the plugins in a directory: name, version, kind, parameters, or why a file failed.
     Plugins {
         #[arg(long, default_value = "plugins")]
@@ -68,6 +78,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => check(&config),
         Command::Plugins { dir } => list_plugins(&dir),
+        Command::Test { files, plugin_dir } => ExitCode::from(vigil::ruletest::run_files(
+            &files,
+            plugin_dir.as_deref(),
+            &mut std::io::stdout(),
+            &mut std::io::stderr(),
+        )),
         Command::Run { config } => {
             init_logging();
             report(runtime().and_then(|rt| rt.block_on(run(&config))))
@@ -151,6 +167,18 @@ fn check(config: &Path) -> ExitCode {
                 c.rules.len(),
                 c.receivers.len()
             );
+            let promql: Vec<&str> = c
+                .rules
+                .iter()
+                .filter(|(_, check)| check.is_none())
+                .map(|(spec, _)| spec.cfg.name.as_str())
+                .collect();
+            if !promql.is_empty() {
+                println!(
+                    "  without a check (every series the query returns fires): {}",
+                    promql.join(", ")
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {

@@ -354,6 +354,29 @@ pub mod events {
         }
     }
 
+    pub struct AlertFlapping<'a> {
+        pub labels: &'a str,
+        /// Started (true) or stopped (false) flapping.
+        pub flapping: bool,
+    }
+
+    impl AlertFlapping<'_> {
+        pub fn emit(self) {
+            tracing::warn!(
+                alert = self.labels,
+                flapping = self.flapping,
+                "alert flap damping {}",
+                if self.flapping { "started" } else { "ended" }
+            );
+            counter(
+                "vigil_alert_flapping_total",
+                "Alerts that started flapping and were held.",
+                &[("phase", if self.flapping { "started" } else { "ended" })],
+                1.0,
+            );
+        }
+    }
+
     pub struct NotificationSent<'a> {
         pub receiver: &'a str,
         pub attempts: u32,

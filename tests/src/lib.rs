@@ -123,19 +123,30 @@ pub struct Vigil {
 impl Vigil {
     /// Starts `vigil run --config <config>` and waits until it is ready.
     pub async fn start(config: &Path, listen: SocketAddr, log: &Path) -> Vigil {
+        Vigil::start_with_env(config, listen, log, &[]).await
+    }
+
+    /// [`Vigil::start`] with extra environment variables for the process.
+    pub async fn start_with_env(
+        config: &Path,
+        listen: SocketAddr,
+        log: &Path,
+        env: &[(&str, &str)],
+    ) -> Vigil {
         let out = std::fs::File::create(log).expect("log file");
         let err = out.try_clone().expect("log file");
         let child = tokio::process::Command::new(vigil_bin())
             .args(["run", "--config"])
             .arg(config)
             .env("VIGIL_LOG", "info,vigil=debug")
+            .envs(env.iter().copied())
             .env_remove("RUST_BACKTRACE")
             .stdout(Stdio::from(out))
             .stderr(Stdio::from(err))
             .kill_on_drop(true)
             .spawn()
             .expect("spawn vigil");
-        let v = Vigil {
+        let mut v = Vigil {
             child,
             addr: listen,
             log: log.to_path_buf(),
@@ -145,10 +156,16 @@ impl Vigil {
         v
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = format!("http://{}/-/ready", self.addr);
         while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!(
+                    "vigil exited ({status}) before it was ready; log:\n{}",
+                    self.log_text()
+                );
+            }
             if let Ok(r) = reqwest::get(&url).await
                 && r.status().is_success()
             {
@@ -268,59 +285,127 @@ impl Drop for Target {
     }
 }
 
-/// Bodies a webhook received, with their arrival time.
-type Received = Arc<Mutex<Vec<(Instant, serde_json::Value)>>>;
+/// One request a [`Webhook`] accepted.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub at: Instant,
+    pub path: String,
+    /// Header names lowercased.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
 
-/// A loopback webhook receiver that records every body, with arrival time.
+#[derive(Default)]
+struct HookState {
+    accepted: Mutex<Vec<Request>>,
+    /// Every attempt, accepted or not.
+    attempts: AtomicU64,
+    /// The status code to answer with; 0 means 200.
+    status: std::sync::atomic::AtomicU16,
+}
+
+/// A loopback HTTP receiver that records every request it accepts (any
+/// path), with arrival time; it can be told to fail.
 pub struct Webhook {
     pub addr: SocketAddr,
-    received: Received,
+    state: Arc<HookState>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Webhook {
     pub async fn start() -> Webhook {
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind webhook");
+        Webhook::start_on(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind webhook"),
+        )
+        .await
+    }
+
+    /// Serves on a listener the caller bound (to reuse an address).
+    pub async fn start_on(listener: tokio::net::TcpListener) -> Webhook {
+        let state = Arc::new(HookState::default());
         let addr = listener.local_addr().expect("addr");
+        async fn handle(
+            State(s): State<Arc<HookState>>,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: Bytes,
+        ) -> axum::http::StatusCode {
+            s.attempts.fetch_add(1, Ordering::SeqCst);
+            let code = match s.status.load(Ordering::SeqCst) {
+                0 => 200,
+                c => c,
+            };
+            let status =
+                axum::http::StatusCode::from_u16(code).unwrap_or(axum::http::StatusCode::OK);
+            if status.is_success() {
+                s.accepted.lock().expect("lock").push(Request {
+                    at: Instant::now(),
+                    path: uri.path().to_string(),
+                    headers: headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (
+                                k.as_str().to_string(),
+                                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                            )
+                        })
+                        .collect(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                });
+            }
+            status
+        }
         let app = Router::new()
-            .route(
-                "/hook",
-                post(|State(r): State<Received>, body: Bytes| async move {
-                    let v: serde_json::Value =
-                        serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
-                    r.lock().expect("lock").push((Instant::now(), v));
-                    "ok"
-                }),
-            )
-            .with_state(received.clone());
+            .fallback(post(handle))
+            .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Webhook {
-            addr,
-            received,
-            task,
-        }
+        Webhook { addr, state, task }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}/hook", self.addr)
     }
 
-    /// Config for a receiver `name` posting here, and a route to it.
+    /// Answer every request with this status code from now on.
+    pub fn set_status(&self, code: u16) {
+        self.state.status.store(code, Ordering::SeqCst);
+    }
+
+    /// Requests received so far, accepted or not.
+    pub fn attempts(&self) -> u64 {
+        self.state.attempts.load(Ordering::SeqCst)
+    }
+
+    /// Config for a receiver `name` posting here, and a route to it that
+    /// notifies each alert on its own, at once.
     pub fn receiver_toml(&self, name: &str) -> String {
         format!(
-            "[[receivers]]\nname = \"{name}\"\nnotifier = \"webhook\"\nparams = {{ url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n[route]\nreceiver = \"{name}\"\n",
+            "[[receivers]]\nname = \"{name}\"\nnotifier = \"webhook\"\nparams = {{ url = \"{}\" }}\nallow_hosts = [\"{}\"]\n\n[route]\nreceiver = \"{name}\"\ngroup_by = [\"...\"]\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n",
             self.url(),
             self.addr
         )
     }
 
+    /// Accepted requests.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.accepted.lock().expect("lock").clone()
+    }
+
+    /// Accepted JSON bodies (`null` for others), with arrival time.
     pub fn received(&self) -> Vec<(Instant, serde_json::Value)> {
-        self.received.lock().expect("lock").clone()
+        self.requests()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.at,
+                    serde_json::from_str(&r.body).unwrap_or(serde_json::Value::Null),
+                )
+            })
+            .collect()
     }
 
     /// Alerts received so far with this status, flattened.
@@ -336,5 +421,250 @@ impl Webhook {
 impl Drop for Webhook {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+// SMTP: a real server on loopback, for e-mail deliveries.
+
+/// How an [`SmtpServer`] behaves; the default accepts every message over a
+/// plain connection without authentication.
+#[derive(Debug, Clone, Default)]
+pub struct SmtpOptions {
+    /// Offer and require STARTTLS with this certificate and key (PEM files).
+    pub starttls: Option<(PathBuf, PathBuf)>,
+    /// TLS from the first byte (SMTPS) with this certificate and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Require AUTH (PLAIN or LOGIN) with this user name and password.
+    pub auth: Option<(String, String)>,
+    /// Answer every RCPT with this reply, like `"550 5.1.1 No such user"`.
+    pub rcpt_reply: Option<String>,
+    /// Answer the first `count` commands of `stage` (`"mail"`, `"rcpt"` or
+    /// `"data"`) with `reply`, like `"451 4.3.0 Try again later"`, then
+    /// accept.
+    pub fail_first: Option<SmtpFailures>,
+}
+
+/// Replies an [`SmtpServer`] gives before it starts accepting.
+#[derive(Debug, Clone)]
+pub struct SmtpFailures {
+    pub count: u32,
+    pub stage: &'static str,
+    pub reply: String,
+}
+
+/// One message an [`SmtpServer`] accepted: the envelope, the raw data, and
+/// the message as Python's `email` package parsed it.
+#[derive(Debug, Clone)]
+pub struct ReceivedMail {
+    /// The envelope sender (MAIL FROM).
+    pub mail_from: String,
+    /// The envelope recipients (RCPT TO), in order.
+    pub rcpt_tos: Vec<String>,
+    /// The message as sent, headers and MIME parts undecoded.
+    pub data: String,
+    /// The name the client gave in EHLO.
+    pub helo: String,
+    /// The user name the client authenticated as.
+    pub login: Option<String>,
+    /// Whether the session was encrypted (STARTTLS or SMTPS).
+    pub tls: bool,
+    /// The client's port: two messages from one port shared a connection.
+    pub peer_port: u16,
+    /// Every header in order, values decoded (RFC 2047 words included).
+    pub headers: Vec<(String, String)>,
+    /// The `Date` header as seconds since the epoch, if it parsed.
+    pub date_epoch: Option<f64>,
+    /// The top-level content type, like `multipart/alternative`.
+    pub content_type: String,
+    /// Each leaf part: its content type and body, decoded, with `\n` line
+    /// breaks.
+    pub parts: Vec<(String, String)>,
+}
+
+impl ReceivedMail {
+    fn from_json(v: &serde_json::Value) -> ReceivedMail {
+        let s = |key: &str| v[key].as_str().unwrap_or_default().to_string();
+        let strings = |v: &serde_json::Value| -> Vec<String> {
+            v.as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|s| s.as_str().unwrap_or_default().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let text = |v: Option<&serde_json::Value>| {
+            v.and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let items = |key: &str| v[key].as_array().cloned().unwrap_or_default();
+        let headers = items("headers")
+            .iter()
+            .map(|h| (text(h.get(0)), text(h.get(1))))
+            .collect();
+        let parts = items("parts")
+            .iter()
+            .map(|p| (text(p.get("content_type")), text(p.get("body"))))
+            .collect();
+        ReceivedMail {
+            mail_from: s("mail_from"),
+            rcpt_tos: strings(&v["rcpt_tos"]),
+            data: s("data"),
+            helo: s("helo"),
+            login: v["login"].as_str().map(String::from),
+            tls: v["tls"].as_bool().unwrap_or(false),
+            peer_port: v["peer_port"].as_u64().unwrap_or(0) as u16,
+            headers,
+            date_epoch: v["date_epoch"].as_f64(),
+            content_type: s("content_type"),
+            parts,
+        }
+    }
+
+    /// Every value of a header, case-insensitively.
+    pub fn headers_named(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The first value of a header, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers_named(name).first().copied()
+    }
+}
+
+/// A real SMTP server (aiosmtpd, Debian's `python3-aiosmtpd`) on
+/// 127.0.0.1 and a free port, running `tests/smtp/server.py`; killed on
+/// drop. Each accepted message lands in its own directory as a JSON file.
+pub struct SmtpServer {
+    pub port: u16,
+    child: std::process::Child,
+    /// Holds the server's stdout open: it printed only its port.
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    dir: TempDir,
+}
+
+impl SmtpServer {
+    /// A server that accepts everything.
+    pub fn start() -> SmtpServer {
+        SmtpServer::with(SmtpOptions::default())
+    }
+
+    /// A server that behaves as `options` say.
+    pub fn with(options: SmtpOptions) -> SmtpServer {
+        use std::io::BufRead;
+
+        let dir = TempDir::new("smtp");
+        let mail_dir = dir.path().join("mail");
+        std::fs::create_dir_all(&mail_dir).expect("mail dir");
+        let python = std::env::var_os("VIGIL_TEST_PYTHON")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("smtp/server.py");
+        let mut cmd = std::process::Command::new(&python);
+        cmd.arg(&script).arg("--dir").arg(&mail_dir);
+        if let Some((cert, key)) = &options.starttls {
+            cmd.arg("--starttls").arg(cert).arg(key);
+        }
+        if let Some((cert, key)) = &options.tls {
+            cmd.arg("--tls").arg(cert).arg(key);
+        }
+        if let Some((user, password)) = &options.auth {
+            cmd.arg("--auth").arg(format!("{user}:{password}"));
+        }
+        if let Some(reply) = &options.rcpt_reply {
+            cmd.arg("--rcpt-reply").arg(reply);
+        }
+        if let Some(f) = &options.fail_first {
+            cmd.args(["--fail-first", &f.count.to_string(), "--fail-at", f.stage])
+                .arg("--fail-reply")
+                .arg(&f.reply);
+        }
+        let log = dir.path().join("server.log");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(std::fs::File::create(&log).expect("log file")))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send((line, reader));
+        });
+        let started = rx.recv_timeout(Duration::from_secs(20));
+        let port = started
+            .as_ref()
+            .ok()
+            .and_then(|(line, _)| line.trim().strip_prefix("PORT ")?.parse::<u16>().ok());
+        let (Some(port), Ok((_, reader))) = (port, started) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the SMTP test server did not start (needs python3-aiosmtpd: `apt-get install python3-aiosmtpd`, which `cargo xtask test` does); its log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        };
+        SmtpServer {
+            port,
+            child,
+            _stdout: reader,
+            dir,
+        }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// The messages accepted so far, in order.
+    pub fn received(&self) -> Vec<ReceivedMail> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.dir.path().join("mail"))
+            .map(|rd| {
+                rd.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "json"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .filter_map(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .map(|v| ReceivedMail::from_json(&v))
+            .collect()
+    }
+
+    /// Waits until at least `n` messages arrived; panics after `timeout`.
+    pub async fn wait_for(&self, n: usize, timeout: Duration) -> Vec<ReceivedMail> {
+        eventually(
+            timeout,
+            &format!("{n} e-mail(s) at the SMTP server"),
+            || async {
+                let got = self.received();
+                (got.len() >= n).then_some(got)
+            },
+        )
+        .await
+    }
+
+    /// What the server logged (aiosmtpd writes its warnings here).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -24,7 +24,8 @@ use std::fmt;
 use vigil::query::{Query, QueryValue, Sample};
 use vigil::store::SeriesStore;
 use vigil::store::labels::Labels;
-use vigil::store::stale_nan;
+
+pub use vigil::ruletest::notation::{SeqValue, parse_metric, parse_series};
 
 /// One command of a test file, with its 1-based line number.
 #[derive(Debug, Clone)]
@@ -68,13 +69,6 @@ impl fmt::Display for ParseError {
     }
 }
 
-/// One element of an expanded value sequence.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SeqValue {
-    Omitted,
-    Value(f64),
-}
-
 /// Parses a whole test file.
 pub fn parse(text: &str) -> Result<Vec<Command>, ParseError> {
     let lines: Vec<&str> = text
@@ -111,9 +105,9 @@ pub fn parse(text: &str) -> Result<Vec<Command>, ParseError> {
             let mut index: HashMap<Labels, usize> = HashMap::new();
             i += 1;
             while i < lines.len() && !lines[i].is_empty() {
-                let (labels, values) = parse_series(lines[i]).map_err(|message| ParseError {
+                let (labels, values) = parse_series(lines[i]).map_err(|e| ParseError {
                     line: i + 1,
-                    message,
+                    message: e.to_string(),
                 })?;
                 let mut samples = Vec::with_capacity(values.len());
                 for (k, v) in values.iter().enumerate() {
@@ -147,9 +141,9 @@ pub fn parse(text: &str) -> Result<Vec<Command>, ParseError> {
                     i += 1;
                     break;
                 }
-                let (labels, values) = parse_series(def).map_err(|message| ParseError {
+                let (labels, values) = parse_series(def).map_err(|e| ParseError {
                     line: i + 1,
-                    message,
+                    message: e.to_string(),
                 })?;
                 let [SeqValue::Value(v)] = values.as_slice() else {
                     return Err(ParseError {
@@ -283,180 +277,6 @@ pub fn parse_number(s: &str) -> Option<f64> {
         return None;
     }
     s.parse::<f64>().ok()
-}
-
-/// A series description: `metric{label="value", ...} <values>`.
-pub fn parse_series(line: &str) -> Result<(Labels, Vec<SeqValue>), String> {
-    let (labels, rest) = parse_metric(line)?;
-    let mut values = Vec::new();
-    for item in rest.split_whitespace() {
-        expand(item, &mut values)?;
-    }
-    Ok((labels, values))
-}
-
-/// `metric`, `metric{...}` or `{...}`; returns the labels and what follows.
-pub fn parse_metric(s: &str) -> Result<(Labels, &str), String> {
-    let s = s.trim_start();
-    let name_len = s
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
-        .unwrap_or(s.len());
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    if name_len > 0 {
-        pairs.push(("__name__".into(), s[..name_len].to_string()));
-    }
-    let mut rest = &s[name_len..];
-    if let Some(body) = rest.strip_prefix('{') {
-        rest = body;
-        loop {
-            rest = rest.trim_start();
-            if let Some(r) = rest.strip_prefix('}') {
-                rest = r;
-                break;
-            }
-            let n = rest
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .ok_or("unterminated label set")?;
-            if n == 0 {
-                return Err(format!("expected a label name at {rest:?}"));
-            }
-            let name = rest[..n].to_string();
-            rest = rest[n..].trim_start();
-            rest = rest
-                .strip_prefix('=')
-                .ok_or_else(|| format!("expected = after label {name}"))?
-                .trim_start();
-            let (value, r) = parse_string(rest)?;
-            pairs.push((name, value));
-            rest = r.trim_start();
-            if let Some(r) = rest.strip_prefix(',') {
-                rest = r;
-            }
-        }
-    } else if name_len == 0 {
-        return Err(format!("expected a series at {s:?}"));
-    }
-    Ok((Labels::new(pairs), rest))
-}
-
-/// A quoted string (`"..."` with Go escapes, `'...'`, or raw `` `...` ``).
-fn parse_string(s: &str) -> Result<(String, &str), String> {
-    let mut chars = s.char_indices();
-    let Some((_, quote)) = chars.next() else {
-        return Err("expected a string".into());
-    };
-    if !matches!(quote, '"' | '\'' | '`') {
-        return Err(format!("expected a quoted string at {s:?}"));
-    }
-    let mut out = String::new();
-    while let Some((i, c)) = chars.next() {
-        if c == quote {
-            return Ok((out, &s[i + c.len_utf8()..]));
-        }
-        if c == '\\' && quote != '`' {
-            let Some((_, e)) = chars.next() else { break };
-            match e {
-                'n' => out.push('\n'),
-                't' => out.push('\t'),
-                'r' => out.push('\r'),
-                '\\' => out.push('\\'),
-                '"' => out.push('"'),
-                '\'' => out.push('\''),
-                'u' | 'x' => {
-                    let len = if e == 'u' { 4 } else { 2 };
-                    let hex: String = (0..len)
-                        .filter_map(|_| chars.next().map(|(_, c)| c))
-                        .collect();
-                    let cp = u32::from_str_radix(&hex, 16).map_err(|_| "bad escape")?;
-                    out.push(char::from_u32(cp).ok_or("bad escape")?);
-                }
-                other => {
-                    out.push('\\');
-                    out.push(other);
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    Err("unterminated string".into())
-}
-
-/// Expands one item of a value sequence.
-fn expand(item: &str, out: &mut Vec<SeqValue>) -> Result<(), String> {
-    let bad = || format!("invalid value {item:?}");
-    if let Some(rest) = item.strip_prefix('_') {
-        let n = match rest.strip_prefix('x') {
-            Some(n) => n.parse::<usize>().map_err(|_| bad())?,
-            None if rest.is_empty() => 1,
-            None => return Err(bad()),
-        };
-        out.extend(std::iter::repeat_n(SeqValue::Omitted, n));
-        return Ok(());
-    }
-    if item == "stale" {
-        out.push(SeqValue::Value(stale_nan()));
-        return Ok(());
-    }
-    let (start, rest) = scan_number(item).ok_or_else(bad)?;
-    if rest.is_empty() {
-        out.push(SeqValue::Value(start));
-        return Ok(());
-    }
-    let (inc, rest) = if rest.starts_with(['+', '-']) {
-        scan_number(rest).ok_or_else(bad)?
-    } else {
-        (0.0, rest)
-    };
-    let times: usize = rest
-        .strip_prefix('x')
-        .ok_or_else(bad)?
-        .parse()
-        .map_err(|_| bad())?;
-    let mut v = start;
-    out.push(SeqValue::Value(v));
-    for _ in 0..times {
-        v += inc;
-        out.push(SeqValue::Value(v));
-    }
-    Ok(())
-}
-
-/// A signed number at the start of `s` (decimal with exponent, `Inf`,
-/// `NaN`), and the rest.
-fn scan_number(s: &str) -> Option<(f64, &str)> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if matches!(b.first(), Some(b'+' | b'-')) {
-        i = 1;
-    }
-    let lower = s[i..].to_ascii_lowercase();
-    for word in ["infinity", "inf", "nan"] {
-        if lower.starts_with(word) {
-            let end = i + word.len();
-            return Some((s[..end].parse().ok()?, &s[end..]));
-        }
-    }
-    let start_digits = i;
-    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
-        i += 1;
-    }
-    if i == start_digits {
-        return None;
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        let mut j = i + 1;
-        if j < b.len() && (b[j] == b'+' || b[j] == b'-') {
-            j += 1;
-        }
-        if j < b.len() && b[j].is_ascii_digit() {
-            while j < b.len() && b[j].is_ascii_digit() {
-                j += 1;
-            }
-            i = j;
-        }
-    }
-    Some((s[..i].parse().ok()?, &s[i..]))
 }
 
 /// Prometheus' test tolerance: equal, both NaN, or a relative error under
@@ -630,25 +450,6 @@ fn compare(ev: &Eval, got: &QueryValue) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sequences_expand() {
-        let (l, v) =
-            parse_series(r#"m{a="b"} 0+10x2 1-1x1 _x2 _ 5x1 stale -Inf 9.9e+307"#).unwrap();
-        assert_eq!(l, Labels::from_pairs([("__name__", "m"), ("a", "b")]));
-        let omitted = |i: usize| v[i] == SeqValue::Omitted;
-        let value = |i: usize| match v[i] {
-            SeqValue::Value(f) => f,
-            SeqValue::Omitted => f64::NAN,
-        };
-        assert_eq!(v.len(), 13);
-        let head: Vec<f64> = (0..5).map(value).collect();
-        assert_eq!(head, vec![0.0, 10.0, 20.0, 1.0, 0.0]);
-        assert!((5..8).all(omitted));
-        assert_eq!((value(8), value(9)), (5.0, 5.0));
-        assert!(vigil::store::is_stale(value(10)));
-        assert_eq!((value(11), value(12)), (f64::NEG_INFINITY, 9.9e307));
-    }
 
     #[test]
     fn commands_parse() {

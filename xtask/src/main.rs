@@ -16,10 +16,19 @@ const PLUGINS: &[&str] = &[
     "check-burn-rate",
     "check-anomaly",
     "notify-webhook",
+    "notify-email",
+    "notify-slack",
+    "notify-msteams",
+    "notify-pagerduty",
+    "notify-sms",
+    "notify-alertmanager",
+    "notify-remediation",
 ];
 
-/// Debian packages the tests start as real servers (none yet for this tests).
-const DEBIAN_PACKAGES: &[&str] = &[];
+/// Debian packages the tests use: `prometheus` provides `promtool`, the
+/// reference `vigil test` is compared against; `python3-aiosmtpd` is the
+/// real SMTP server the e-mail tests send to.
+const DEBIAN_PACKAGES: &[&str] = &["prometheus", "python3-aiosmtpd"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

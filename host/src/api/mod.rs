@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::json;
 
 use crate::engine::Shared;
@@ -27,6 +27,7 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .route("/-/healthy", get(healthy))
         .route("/-/ready", get(ready))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts/{fingerprint}/ack", post(ack))
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/plugins", get(plugins))
@@ -35,6 +36,83 @@ pub fn app(shared: Arc<Shared>) -> Router {
 
 fn success(data: serde_json::Value) -> Response {
     Json(json!({ "status": "success", "data": data })).into_response()
+}
+
+/// Prometheus' error envelope.
+fn failure(status: StatusCode, error_type: &str, error: &str) -> Response {
+    (
+        status,
+        Json(json!({ "status": "error", "errorType": error_type, "error": error })),
+    )
+        .into_response()
+}
+
+/// Checks the bearer token of a request that changes state.
+#[allow(clippy::result_large_err)]
+fn authorize(s: &Shared, headers: &HeaderMap) -> Result<(), Response> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    s.authorized(header).map_err(|why| {
+        let status = if why.starts_with("this Vigil has no API token") {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::UNAUTHORIZED
+        };
+        failure(status, "unauthorized", why)
+    })
+}
+
+/// The body of `POST /api/v1/alerts/{fingerprint}/ack`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AckRequest {
+    /// Who acknowledges.
+    #[serde(default)]
+    created_by: String,
+    #[serde(default)]
+    comment: String,
+}
+
+/// Acknowledges a firing alert: its notifications stop repeating until it
+/// resolves.
+async fn ack(
+    State(s): State<Arc<Shared>>,
+    Path(fingerprint): Path<String>,
+    headers: HeaderMap,
+    body: Option<Json<AckRequest>>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let Json(req) = body.unwrap_or_default();
+    let Some(alert) = s
+        .rule_statuses()
+        .into_iter()
+        .flat_map(|r| r.alerts)
+        .find(|a| a.fingerprint == fingerprint && a.state == "firing")
+    else {
+        return failure(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no firing alert has fingerprint {fingerprint:?}"),
+        );
+    };
+    let (Some(notifier), Ok(fp)) = (s.notifier(), u64::from_str_radix(&fingerprint, 16)) else {
+        return failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "notifications are not running",
+        );
+    };
+    let ack = crate::notify::Ack {
+        starts_at: alert.fired_at_ms.unwrap_or(alert.active_at_ms),
+        by: req.created_by,
+        comment: req.comment,
+        at_ms: crate::collect::scrape::now_ms(),
+    };
+    notifier.ack(fp, ack.clone());
+    success(json!({ "fingerprint": fingerprint, "acknowledged": ack }))
 }
 
 async fn healthy() -> &'static str {

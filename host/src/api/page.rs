@@ -85,7 +85,10 @@ pub fn render(s: &Shared) -> String {
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}ms</td><td>{health}</td></tr>",
             esc(&r.name),
             esc(&r.query),
-            esc(&r.check),
+            match &r.check {
+                Some(c) => esc(c),
+                None => "<em>none</em> (promql)".to_string(),
+            },
             r.series,
             ago(now, r.last_evaluation_ms),
             r.last_duration_seconds * 1000.0,

@@ -20,6 +20,7 @@ mod duration;
 mod error;
 mod matcher;
 pub mod raw;
+mod secret;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -30,8 +31,10 @@ use std::time::Duration;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use matcher::{MatchOp, Matcher};
+pub use secret::{Secret, SecretSource};
 
-use error::Diagnostics;
+pub(crate) use error::Diagnostics;
+pub(crate) use validate::{is_label_name, rules_with_defaults};
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
@@ -76,6 +79,14 @@ pub struct Config {
     pub receivers: Vec<ReceiverConfig>,
     /// The root of the routing tree.
     pub route: RouteConfig,
+    /// Alerts that mute other alerts while they fire.
+    pub inhibit_rules: Vec<InhibitRuleConfig>,
+    /// The bearer token for API requests that change things.
+    pub api_token: Option<Secret>,
+    /// Named time intervals for routes.
+    pub time_intervals: Vec<crate::notify::mute::NamedTimeInterval>,
+    /// Flap damping, when on.
+    pub flap_damping: Option<crate::notify::flap::FlapConfig>,
 }
 
 /// Limits for every plugin call.
@@ -117,9 +128,10 @@ pub struct RuleConfig {
     pub every: Duration,
     /// How much history the check sees per series; at least `every`.
     pub window: Duration,
-    /// Check plugin name, not yet resolved.
-    pub check: String,
-    /// Where the check's name is written.
+    /// Check plugin name, not yet resolved; `None` for a Prometheus-style
+    /// rule, where every output series is firing.
+    pub check: Option<String>,
+    /// Where the check's name is written, or the rule's location without it.
     pub check_at: Location,
     /// A JSON object.
     pub params: serde_json::Value,
@@ -162,6 +174,9 @@ pub struct ReceiverConfig {
     pub timeout: Duration,
     /// How long to keep retrying a failed delivery.
     pub retry_for: Duration,
+    /// `[smtp]` with the receiver's own `smtp` table applied over it; `None`
+    /// when that leaves no server or sender (e-mails then fail at delivery).
+    pub smtp: Option<SmtpConfig>,
 }
 
 /// A node of the routing tree.
@@ -174,6 +189,140 @@ pub struct RouteConfig {
     pub matchers: Vec<Matcher>,
     /// Whether an alert that matched this route also tries later siblings.
     pub continue_: bool,
+    /// How alerts of this route are grouped into notifications.
+    pub group_by: GroupBy,
+    /// How long a new group waits for more alerts.
+    pub group_wait: Duration,
+    /// How long between notifications about changes to a group.
+    pub group_interval: Duration,
+    /// How long before an unchanged firing group is notified again.
+    pub repeat_interval: Duration,
+    /// Names of time intervals during which this route sends nothing.
+    pub mute_time_intervals: Vec<String>,
+    /// Names of time intervals outside of which this route sends nothing.
+    pub active_time_intervals: Vec<String>,
     /// Child routes, tried in order.
     pub routes: Vec<RouteConfig>,
+}
+
+impl RouteConfig {
+    /// A root route to `receiver` with Alertmanager's default timing.
+    pub fn root(receiver: impl Into<String>) -> Self {
+        RouteConfig {
+            receiver: receiver.into(),
+            matchers: Vec::new(),
+            continue_: false,
+            group_by: GroupBy::Labels(Vec::new()),
+            group_wait: DEFAULT_GROUP_WAIT,
+            group_interval: DEFAULT_GROUP_INTERVAL,
+            repeat_interval: DEFAULT_REPEAT_INTERVAL,
+            mute_time_intervals: Vec::new(),
+            active_time_intervals: Vec::new(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// Alertmanager's defaults for the root route.
+pub const DEFAULT_GROUP_WAIT: Duration = Duration::from_secs(30);
+pub const DEFAULT_GROUP_INTERVAL: Duration = Duration::from_secs(5 * 60);
+pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+
+/// Which labels make up a notification group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupBy {
+    /// These labels (Alertmanager's `group_by: [a, b]`); none puts every
+    /// alert of the route in one group.
+    Labels(Vec<String>),
+    /// Every label: one group per alert (`group_by: ['...']`).
+    All,
+}
+
+/// An inhibition rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InhibitRuleConfig {
+    /// All must match the inhibiting, firing alert.
+    pub source_matchers: Vec<Matcher>,
+    /// All must match a muted alert.
+    pub target_matchers: Vec<Matcher>,
+    /// Labels with equal values in source and target.
+    pub equal: Vec<String>,
+}
+
+/// How an e-mail receiver reaches its SMTP server: `[smtp]` with the
+/// receiver's `[receivers.smtp]` fields applied over it, defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SmtpConfig {
+    /// Host name or IP address, without a port.
+    pub host: String,
+    /// Defaults by `tls`: 587, 465 or 25.
+    pub port: u16,
+    /// How the connection is encrypted.
+    pub tls: SmtpTls,
+    /// For SMTP AUTH; `None` sends without authenticating.
+    pub credentials: Option<SmtpCredentials>,
+    /// A valid mailbox (`a@b.c` or `Name <a@b.c>`): the `From` header and
+    /// the envelope sender.
+    pub from: String,
+    /// The EHLO name; `None` uses this machine's host name.
+    pub hello_name: Option<String>,
+    /// Extra roots for the server's certificate, read at load.
+    pub ca_file: Option<CaFile>,
+    /// How long one message may take, connection included.
+    pub timeout: Duration,
+}
+
+/// The `tls` setting of `[smtp]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum SmtpTls {
+    /// A plain connection upgraded with STARTTLS, which the server must
+    /// offer (submission, port 587).
+    #[serde(rename = "starttls")]
+    StartTls,
+    /// TLS from the first byte ("SMTPS", port 465).
+    #[serde(rename = "tls")]
+    Tls,
+    /// No encryption (a relay on this host or a trusted network, port 25).
+    #[serde(rename = "none")]
+    Plain,
+}
+
+impl SmtpTls {
+    /// The port each mode conventionally uses.
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::Plain => 25,
+        }
+    }
+}
+
+/// A user name and password for SMTP AUTH (PLAIN or LOGIN).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpCredentials {
+    /// As written in the configuration.
+    pub username: String,
+    /// From `password_file` or `password_env`.
+    pub password: Secret,
+}
+
+/// A PEM file of CA certificates, read when the configuration is loaded so
+/// that a reload picks up a renewed CA and a bad file fails the load.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaFile {
+    /// Resolved against the configuration file's directory.
+    pub path: PathBuf,
+    /// The file's contents: at least one PEM certificate.
+    pub pem: Vec<u8>,
+}
+
+/// The path and size; the certificates themselves are noise in logs.
+impl std::fmt::Debug for CaFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFile")
+            .field("path", &self.path)
+            .field("bytes", &self.pem.len())
+            .finish()
+    }
 }

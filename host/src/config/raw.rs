@@ -44,11 +44,17 @@ pub struct RawConfig {
     pub evaluation: Option<RawEvaluation>,
     /// Limits for every plugin call.
     pub sandbox: Option<RawSandbox>,
+    /// How e-mails are sent: the SMTP server, credentials and sender shared
+    /// by every receiver whose notifier renders e-mails. A receiver can
+    /// override any of these in its own `smtp` table. Default: none (e-mail
+    /// deliveries then fail).
+    pub smtp: Option<Spanned<RawSmtp>>,
     /// Prometheus or OpenMetrics endpoints to scrape.
     #[serde(default)]
     pub targets: Vec<Spanned<RawTarget>>,
-    /// Alerting rules: a query, a window of its history, and a check plugin
-    /// that decides whether each series is firing.
+    /// Alerting rules: a query, a window of its history, and optionally a
+    /// check plugin that decides whether each series is firing (without
+    /// one, every series the query returns is firing, as in Prometheus).
     #[serde(default)]
     pub rules: Vec<Spanned<RawRule>>,
     /// Where notifications go: each receiver renders them with a notifier
@@ -59,6 +65,19 @@ pub struct RawConfig {
     /// receiver: alerts then go to that receiver (or are only logged when
     /// there is none).
     pub route: Option<Spanned<RawRoute>>,
+    /// Alerts that mute other alerts while they fire, like a model's
+    /// outage muting its latency warnings. Default: none.
+    #[serde(default)]
+    pub inhibit_rules: Vec<Spanned<RawInhibitRule>>,
+    /// The HTTP API's access control.
+    pub api: Option<RawApi>,
+    /// Named time intervals that routes refer to in `mute_time_intervals`
+    /// and `active_time_intervals`, as in Alertmanager. Default: none.
+    #[serde(default)]
+    pub time_intervals: Vec<Spanned<RawNamedInterval>>,
+    /// Holds alerts that change state too often instead of notifying every
+    /// change. Default: off.
+    pub flap_damping: Option<Spanned<RawFlapDamping>>,
 }
 
 /// `[scrape]`: defaults for every target.
@@ -130,11 +149,15 @@ pub struct RawRule {
     /// The evaluation step. Default: `[evaluation].interval`.
     pub every: Option<Spanned<String>>,
     /// How much history (per output series) the check sees; at least
-    /// `every`. Default: `"5m"`, or `every` if that is longer.
+    /// `every`. Default: `"5m"`, or `every` if that is longer; `every` for
+    /// a rule without a `check`.
     pub window: Option<Spanned<String>>,
     /// The check plugin that judges the windows: a plugin name from
-    /// `plugin_dir`. Required.
-    pub check: Spanned<String>,
+    /// `plugin_dir`. Default: none, and the rule has Prometheus' semantics:
+    /// every series the query returns is firing, every other series is ok
+    /// (so `up == 0` or `rate(x[5m]) > 0.1` work as pasted), and no plugin
+    /// is loaded or called.
+    pub check: Option<Spanned<String>>,
     /// Parameters for the check plugin, passed to it as a JSON object, like
     /// `{ above = 0.05 }`. Default: `{}`.
     pub params: Option<Spanned<toml::Table>>,
@@ -189,6 +212,64 @@ pub struct RawReceiver {
     /// How long to keep retrying a failed delivery, with exponential backoff,
     /// before giving up on it. Default: `"10m"`.
     pub retry_for: Option<Spanned<String>>,
+    /// SMTP settings of this receiver, like `smtp = { from =
+    /// "ml-oncall@example.com" }`: the same fields as `[smtp]`, each one set
+    /// here replacing the one there (`password_file` and `password_env`
+    /// together replace the password). Default: `[smtp]` as it is.
+    pub smtp: Option<Spanned<RawSmtp>>,
+}
+
+/// `[smtp]`: how the host sends the e-mails notifier plugins render (a
+/// plugin never gets a socket). A receiver's own `smtp` table takes the same
+/// fields and overrides these one by one.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSmtp {
+    /// The SMTP server (submission server or relay): a host name or IP
+    /// address without a port, like `"smtp.example.com"`. Required for
+    /// e-mail.
+    pub host: Option<Spanned<String>>,
+    /// The server's port. Default: by `tls`, 587 for `"starttls"`, 465 for
+    /// `"tls"`, 25 for `"none"`.
+    pub port: Option<Spanned<u16>>,
+    /// How the connection is encrypted: `"starttls"` (a plain connection
+    /// upgraded with STARTTLS, which the server must offer), `"tls"` (TLS
+    /// from the first byte, also called SMTPS) or `"none"` (no encryption:
+    /// only for a relay on this host or a trusted network). With TLS the
+    /// server's certificate must be valid for `host` and signed by a
+    /// well-known CA (the Mozilla roots of `webpki-roots`) or one from
+    /// `ca_file`. Default: `"starttls"`.
+    pub tls: Option<Spanned<super::SmtpTls>>,
+    /// User name for SMTP AUTH (PLAIN or LOGIN); needs `password_file` or
+    /// `password_env`. Default: none, send without authenticating.
+    pub username: Option<Spanned<String>>,
+    /// A file holding the SMTP password, like `"/run/secrets/smtp"`; a
+    /// trailing line break is ignored. Relative to the configuration file.
+    /// Read at startup and at each reload.
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// An environment variable holding the SMTP password, like
+    /// `"VIGIL_SMTP_PASSWORD"`. Read at startup and at each reload.
+    pub password_env: Option<Spanned<String>>,
+    /// Not accepted: a password written in `vigil.toml` ends up in backups
+    /// and version control. Use `password_file` or `password_env`.
+    pub password: Option<Spanned<toml::Value>>,
+    /// The sender of every e-mail (the `From` header and the envelope
+    /// sender): an address like `"vigil@example.com"` or a mailbox like
+    /// `"Vigil <vigil@example.com>"`. Required for e-mail.
+    pub from: Option<Spanned<String>>,
+    /// The name Vigil gives in its EHLO greeting, usually this machine's
+    /// fully qualified domain name; some servers check it. Default: this
+    /// machine's host name.
+    pub hello_name: Option<Spanned<String>>,
+    /// A PEM file of CA certificates trusted for the server's certificate in
+    /// addition to the well-known roots: for a server whose certificate comes
+    /// from a private CA, or is self-signed. Relative to the configuration
+    /// file. Default: none.
+    pub ca_file: Option<Spanned<PathBuf>>,
+    /// How long sending one message may take: connecting, TLS,
+    /// authentication and the whole SMTP conversation. The receiver's
+    /// `timeout` applies too; the shorter one wins. Default: `"10s"`.
+    pub timeout: Option<Spanned<String>>,
 }
 
 /// `[route]`: a tree that sends each alert to receivers. An alert enters at
@@ -211,11 +292,130 @@ pub struct RawRoute {
     /// routes after it. Default: `false`.
     #[serde(default, rename = "continue")]
     pub continue_: bool,
+    /// Labels that split this route's alerts into groups, one notification
+    /// per group, like `["alertname", "model"]`; `["..."]` groups by every
+    /// label (one group per alert). Default: the parent's; at the root, no
+    /// labels (every alert of the route in one group), as Alertmanager.
+    pub group_by: Option<Vec<Spanned<String>>>,
+    /// How long a new group waits for more alerts before its first
+    /// notification. Default: the parent's; at the root `"30s"`.
+    pub group_wait: Option<Spanned<String>>,
+    /// How long a group waits before notifying about alerts added to it or
+    /// resolved since its last notification. Default: the parent's; at the
+    /// root `"5m"`.
+    pub group_interval: Option<Spanned<String>>,
+    /// How long before a notification is sent again for alerts that are
+    /// still firing, unchanged. Default: the parent's; at the root `"4h"`.
+    pub repeat_interval: Option<Spanned<String>>,
+    /// Names of `[[time_intervals]]` during which this route sends nothing
+    /// (alerts keep grouping; the notification goes out after the interval
+    /// if still needed). Default: none (not inherited, as Alertmanager).
+    #[serde(default)]
+    pub mute_time_intervals: Vec<Spanned<String>>,
+    /// Names of `[[time_intervals]]` outside of which this route sends
+    /// nothing. Default: none, meaning always active.
+    #[serde(default)]
+    pub active_time_intervals: Vec<Spanned<String>>,
     /// Child routes, tried in order, like
     /// `[{ receiver = "pager", matchers = ['severity="critical"'] }]`.
     /// Default: none.
     #[serde(default)]
     pub routes: Vec<Spanned<RawRoute>>,
+}
+
+/// `[[time_intervals]]`: a named set of times, like Alertmanager's.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNamedInterval {
+    /// The name routes use. Required, unique.
+    pub name: Spanned<String>,
+    /// The interval is any of these. Required.
+    pub time_intervals: Vec<Spanned<RawTimeInterval>>,
+}
+
+/// One time interval: every condition given must hold; an omitted one
+/// places no condition.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeInterval {
+    /// Times of day, like `[{ start_time = "09:00", end_time = "17:00" }]`;
+    /// the end is exclusive and may be `"24:00"`.
+    #[serde(default)]
+    pub times: Vec<Spanned<RawTimeRange>>,
+    /// Days of the week or ranges, like `["monday:friday", "sunday"]`.
+    #[serde(default)]
+    pub weekdays: Vec<Spanned<String>>,
+    /// Days of the month or ranges, like `["1:5", "-1"]` (negative counts
+    /// from the month's end).
+    #[serde(default)]
+    pub days_of_month: Vec<Spanned<String>>,
+    /// Months by number or name, or ranges, like `["january:march", "12"]`.
+    #[serde(default)]
+    pub months: Vec<Spanned<String>>,
+    /// Years or ranges, like `["2026:2027"]`.
+    #[serde(default)]
+    pub years: Vec<Spanned<String>>,
+    /// The IANA time zone the fields are in, like `"Europe/Berlin"`, or
+    /// `"Local"`. Default: `"UTC"`.
+    pub location: Option<Spanned<String>>,
+}
+
+/// A time-of-day range.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeRange {
+    /// `"HH:MM"`, inclusive.
+    pub start_time: String,
+    /// `"HH:MM"`, exclusive; up to `"24:00"`.
+    pub end_time: String,
+}
+
+/// `[flap_damping]`: an alert that changes between firing and resolved
+/// `changes` times within `window` is flapping: one notification says so,
+/// and it is not notified again until it keeps one state for `stable_for`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFlapDamping {
+    /// How many state changes within `window` make an alert flapping, at
+    /// least 2. Required.
+    pub changes: u32,
+    /// How far back changes are counted. Default: `"10m"`.
+    pub window: Option<Spanned<String>>,
+    /// How long a flapping alert must keep one state to stop flapping.
+    /// Default: `"10m"`.
+    pub stable_for: Option<Spanned<String>>,
+}
+
+/// `[api]`: who may change things through the HTTP API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApi {
+    /// A file holding the bearer token that requests creating or expiring
+    /// silences and acknowledging alerts must send
+    /// (`Authorization: Bearer <token>`). Without a token (this or
+    /// `token_env`) those requests are refused. Default: none.
+    pub token_file: Option<Spanned<PathBuf>>,
+    /// An environment variable holding the bearer token, instead of
+    /// `token_file`. Default: none.
+    pub token_env: Option<Spanned<String>>,
+}
+
+/// `[[inhibit_rules]]`: while an alert matching `source_matchers` fires,
+/// alerts matching `target_matchers` that have the same values of the
+/// `equal` labels are not notified (Alertmanager's inhibition).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInhibitRule {
+    /// Conditions on the inhibiting (firing) alert, in matcher syntax like
+    /// `['severity="critical"']`. Required.
+    pub source_matchers: Vec<Spanned<String>>,
+    /// Conditions on the alerts to mute, like `['severity="warning"']`.
+    /// Required.
+    pub target_matchers: Vec<Spanned<String>>,
+    /// Labels whose values must be equal in source and target (a label
+    /// missing from both counts as equal), like `["model"]`. Default: none.
+    #[serde(default)]
+    pub equal: Vec<Spanned<String>>,
 }
 
 /// How errors name the document's root table.
@@ -228,6 +428,8 @@ const TOP_LEVEL: &str = "the top level";
 pub(crate) struct Gaps {
     pub receivers: bool,
     pub route: bool,
+    /// `[smtp]` is written but could not be decoded.
+    pub smtp: bool,
 }
 
 /// Decodes the file into raw sections, recording every structural error.
@@ -255,6 +457,11 @@ pub(crate) fn decode(diag: &mut Diagnostics<'_>) -> Option<(RawConfig, Gaps)> {
     let rules = take("rules");
     let receivers = take("receivers");
     let route = take("route");
+    let inhibit_rules = take("inhibit_rules");
+    let api = take("api");
+    let time_intervals = take("time_intervals");
+    let flap_damping = take("flap_damping");
+    let smtp = take("smtp");
 
     let mut raw = table::<RawConfig>(
         diag,
@@ -266,9 +473,18 @@ pub(crate) fn decode(diag: &mut Diagnostics<'_>) -> Option<(RawConfig, Gaps)> {
     raw.scrape = section(diag, scrape, "[scrape]");
     raw.evaluation = section(diag, evaluation, "[evaluation]");
     raw.sandbox = section(diag, sandbox, "[sandbox]");
+    gaps.smtp = smtp.is_some();
+    raw.smtp = smtp.and_then(|smtp| table(diag, smtp, "[smtp]"));
+    gaps.smtp &= raw.smtp.is_none();
     raw.targets = items(diag, targets, "targets").0;
     raw.rules = items(diag, rules, "rules").0;
     (raw.receivers, gaps.receivers) = items(diag, receivers, "receivers");
+    raw.inhibit_rules = items(diag, inhibit_rules, "inhibit_rules").0;
+    raw.api = section(diag, api, "[api]");
+    raw.time_intervals = items(diag, time_intervals, "time_intervals").0;
+    if let Some(flap) = flap_damping {
+        raw.flap_damping = table(diag, flap, "[flap_damping]");
+    }
     if let Some(route) = route {
         raw.route = self::route(diag, route, "[route]");
         gaps.route = raw.route.is_none();
@@ -287,7 +503,7 @@ fn section<T: DeserializeOwned>(
 
 /// An optional `[[key]]` array of tables, item by item. The flag says whether
 /// an item failed.
-fn items<T: DeserializeOwned>(
+pub(crate) fn items<T: DeserializeOwned>(
     diag: &mut Diagnostics<'_>,
     value: Option<Spanned<DeValue<'_>>>,
     key: &str,
@@ -365,7 +581,7 @@ fn array<'i>(
 /// Decodes one table into `T`, reporting every unknown key (with a
 /// suggestion when one is close) and every key of the wrong type, not just
 /// the first. Returns `None` if anything was wrong.
-fn table<T: DeserializeOwned>(
+pub(crate) fn table<T: DeserializeOwned>(
     diag: &mut Diagnostics<'_>,
     value: Spanned<DeValue<'_>>,
     what: &str,

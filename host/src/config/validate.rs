@@ -12,11 +12,17 @@ use toml::Spanned;
 
 use super::error::Diagnostics;
 use super::raw::{
-    self, Gaps, RawConfig, RawReceiver, RawRoute, RawRule, RawSandbox, RawScrape, RawTarget,
+    self, Gaps, RawConfig, RawFlapDamping, RawInhibitRule, RawNamedInterval, RawReceiver, RawRoute,
+    RawRule, RawSandbox, RawScrape, RawTarget,
 };
 use super::{
-    Config, Location, Matcher, ReceiverConfig, RouteConfig, RuleConfig, SandboxConfig,
-    TargetConfig, format_duration, parse_duration,
+    Config, GroupBy, InhibitRuleConfig, Location, Matcher, ReceiverConfig, RouteConfig, RuleConfig,
+    SandboxConfig, TargetConfig, format_duration, parse_duration,
+};
+use crate::notify::flap::FlapConfig;
+use crate::notify::mute::{
+    DayOfMonthRange, MonthRange, NamedTimeInterval, TimeInterval, TimeRange, WeekdayRange,
+    YearRange, parse_location,
 };
 
 const DEFAULT_DATA_DIR: &str = "data";
@@ -88,8 +94,30 @@ pub(crate) fn validate(
         .iter()
         .map(|r| (r.get_ref().name.get_ref().clone(), r.span()))
         .collect();
-    let receivers = receivers(diag, raw.receivers);
+    let mut raw_receivers = raw.receivers;
+    let receiver_smtp = receiver_smtp_tables(&mut raw_receivers);
+    let mut receivers = receivers(diag, raw_receivers);
+    smtp_settings(diag, base, raw.smtp, gaps, receiver_smtp, &mut receivers);
+    let mut raw_route_interval_spans = Vec::new();
+    if let Some(r) = &raw.route {
+        interval_refs(r.get_ref(), &mut raw_route_interval_spans);
+    }
     let route = route_tree(diag, raw.route, &receiver_names, gaps);
+    let inhibit_rules = inhibit_rules(diag, raw.inhibit_rules);
+    let api = raw.api.unwrap_or_default();
+    let api_token = match super::secret::resolve(
+        diag,
+        base,
+        "token",
+        api.token_file.as_ref(),
+        api.token_env.as_ref(),
+    ) {
+        super::secret::SecretSetting::Set(secret, _) => Some(secret),
+        _ => None,
+    };
+    let time_intervals = time_intervals(diag, raw.time_intervals);
+    check_interval_names(diag, &route, &time_intervals, &raw_route_interval_spans);
+    let flap_damping = raw.flap_damping.and_then(|f| flap_damping(diag, f));
     Config {
         file: file.to_path_buf(),
         data_dir,
@@ -101,6 +129,10 @@ pub(crate) fn validate(
         rules,
         receivers,
         route,
+        inhibit_rules,
+        api_token,
+        time_intervals,
+        flap_damping,
     }
 }
 
@@ -267,6 +299,17 @@ fn targets(
     out
 }
 
+/// `[[rules]]` written in another file (a `vigil test` file), validated as
+/// `vigil.toml`'s are, with `[sandbox]` defaults.
+pub(crate) fn rules_with_defaults(
+    diag: &mut Diagnostics<'_>,
+    raw: Vec<Spanned<RawRule>>,
+    evaluation_interval: Duration,
+) -> Vec<RuleConfig> {
+    let sandbox = sandbox(diag, RawSandbox::default());
+    rules(diag, raw, evaluation_interval, &sandbox)
+}
+
 fn rules(
     diag: &mut Diagnostics<'_>,
     raw: Vec<Spanned<RawRule>>,
@@ -299,8 +342,8 @@ fn rules(
             diag.error(&raw.query.span(), "`query` must not be empty");
         }
         let query_at = diag.at(&raw.query.span());
-        let check_at = diag.at(&raw.check.span());
-        let check = non_empty(diag, raw.check, "check");
+        let check_at = raw.check.as_ref().map_or(location, |c| diag.at(&c.span()));
+        let check = raw.check.map(|c| non_empty(diag, c, "check"));
 
         let every = optional_positive(diag, raw.every.as_ref(), "every");
         let every_value = every.or(evaluation_interval);
@@ -322,6 +365,8 @@ fn rules(
                 }
                 window
             }
+            // A Prometheus-style rule judges only the latest point.
+            Setting::Default | Setting::Invalid if check.is_none() => every_value,
             Setting::Default | Setting::Invalid => DEFAULT_WINDOW.max(every_value),
         };
         let for_ = optional_duration(diag, raw.for_.as_ref(), "for").or(Duration::ZERO);
@@ -414,6 +459,7 @@ fn receivers(diag: &mut Diagnostics<'_>, raw: Vec<Spanned<RawReceiver>>) -> Vec<
             send_resolved: raw.send_resolved.unwrap_or(true),
             timeout,
             retry_for,
+            smtp: None,
         });
     }
     out
@@ -438,28 +484,26 @@ fn route_tree(
                 ),
             );
         }
-        return RouteConfig {
-            receiver: receivers
+        return RouteConfig::root(
+            receivers
                 .first()
                 .map(|(name, _)| name.clone())
                 .unwrap_or_default(),
-            matchers: Vec::new(),
-            continue_: false,
-            routes: Vec::new(),
-        };
+        );
     };
     let span = raw.span();
     let root = raw.into_inner();
     if root.receiver.is_none() {
         diag.error(&span, "missing field `receiver` in [route]");
     }
-    route(diag, root, "", receivers, gaps)
+    route(diag, root, &RouteConfig::root(""), receivers, gaps)
 }
 
+/// One route; unset settings are inherited from `parent`.
 fn route(
     diag: &mut Diagnostics<'_>,
     raw: RawRoute,
-    parent_receiver: &str,
+    parent: &RouteConfig,
     receivers: &ReceiverNames,
     gaps: &Gaps,
 ) -> RouteConfig {
@@ -471,28 +515,262 @@ fn route(
             }
             receiver.into_inner()
         }
-        None => parent_receiver.to_string(),
+        None => parent.receiver.clone(),
     };
-    let matchers = raw
-        .matchers
-        .iter()
+    let matchers = matchers(diag, &raw.matchers);
+    let group_by = match raw.group_by {
+        None => parent.group_by.clone(),
+        Some(names) => group_by(diag, names),
+    };
+    let timing = |diag: &mut Diagnostics<'_>, v: Option<&Spanned<String>>, field, inherited| {
+        optional_positive(diag, v, field).or(inherited)
+    };
+    let group_wait = match optional_duration(diag, raw.group_wait.as_ref(), "group_wait") {
+        Setting::Set(d, _) => d,
+        Setting::Default | Setting::Invalid => parent.group_wait,
+    };
+    let group_interval = timing(
+        diag,
+        raw.group_interval.as_ref(),
+        "group_interval",
+        parent.group_interval,
+    );
+    let repeat_interval = timing(
+        diag,
+        raw.repeat_interval.as_ref(),
+        "repeat_interval",
+        parent.repeat_interval,
+    );
+    let names = |v: Vec<Spanned<String>>| v.into_iter().map(Spanned::into_inner).collect();
+    let mut node = RouteConfig {
+        receiver,
+        matchers,
+        continue_: raw.continue_,
+        group_by,
+        group_wait,
+        group_interval,
+        repeat_interval,
+        mute_time_intervals: names(raw.mute_time_intervals),
+        active_time_intervals: names(raw.active_time_intervals),
+        routes: Vec::new(),
+    };
+    node.routes = raw
+        .routes
+        .into_iter()
+        .map(|child| route(diag, child.into_inner(), &node, receivers, gaps))
+        .collect();
+    node
+}
+
+fn matchers(diag: &mut Diagnostics<'_>, raw: &[Spanned<String>]) -> Vec<Matcher> {
+    raw.iter()
         .filter_map(|m| {
             Matcher::parse(m.get_ref())
                 .map_err(|why| diag.error(&m.span(), why))
                 .ok()
         })
-        .collect();
-    let routes = raw
-        .routes
-        .into_iter()
-        .map(|child| route(diag, child.into_inner(), &receiver, receivers, gaps))
-        .collect();
-    RouteConfig {
-        receiver,
-        matchers,
-        continue_: raw.continue_,
-        routes,
+        .collect()
+}
+
+/// `["..."]` alone means every label; otherwise valid, distinct names.
+fn group_by(diag: &mut Diagnostics<'_>, names: Vec<Spanned<String>>) -> GroupBy {
+    if names.iter().any(|n| n.get_ref() == "...") {
+        if names.len() > 1 {
+            diag.error(
+                &names[0].span(),
+                "`group_by` with \"...\" (every label) cannot list other labels",
+            );
+        }
+        return GroupBy::All;
     }
+    let mut out: Vec<String> = Vec::new();
+    for n in names {
+        if !is_label_name(n.get_ref()) {
+            diag.error(
+                &n.span(),
+                format!("`group_by`: {:?} is not a valid label name", n.get_ref()),
+            );
+        } else if out.contains(n.get_ref()) {
+            diag.error(
+                &n.span(),
+                format!("`group_by` lists {:?} twice", n.get_ref()),
+            );
+        } else {
+            out.push(n.into_inner());
+        }
+    }
+    GroupBy::Labels(out)
+}
+
+/// Every time interval name a route tree refers to, with where.
+fn interval_refs(r: &RawRoute, out: &mut Vec<(String, Range<usize>)>) {
+    for n in r.mute_time_intervals.iter().chain(&r.active_time_intervals) {
+        out.push((n.get_ref().clone(), n.span()));
+    }
+    for child in &r.routes {
+        interval_refs(child.get_ref(), out);
+    }
+}
+
+fn check_interval_names(
+    diag: &mut Diagnostics<'_>,
+    _route: &RouteConfig,
+    intervals: &[NamedTimeInterval],
+    refs: &[(String, Range<usize>)],
+) {
+    let names: Vec<&str> = intervals.iter().map(|i| i.name.as_str()).collect();
+    for (name, span) in refs {
+        if !names.contains(&name.as_str()) {
+            let hint = match raw::closest(name, &names) {
+                Some(close) => format!(", did you mean `{close}`?"),
+                None if names.is_empty() => ": no [[time_intervals]] are defined".to_string(),
+                None => String::new(),
+            };
+            diag.error(span, format!("unknown time interval `{name}`{hint}"));
+        }
+    }
+}
+
+fn time_intervals(
+    diag: &mut Diagnostics<'_>,
+    raw: Vec<Spanned<RawNamedInterval>>,
+) -> Vec<NamedTimeInterval> {
+    let mut out: Vec<NamedTimeInterval> = Vec::new();
+    for item in raw {
+        let item = item.into_inner();
+        let name = item.name.get_ref().clone();
+        if name.trim().is_empty() {
+            diag.error(&item.name.span(), "`name` must not be empty");
+        } else if out.iter().any(|i| i.name == name) {
+            diag.error(
+                &item.name.span(),
+                format!("time interval `{name}` is defined twice"),
+            );
+        }
+        let mut intervals = Vec::new();
+        for ti in item.time_intervals {
+            let ti = ti.into_inner();
+            let mut interval = TimeInterval::default();
+            for t in &ti.times {
+                match TimeRange::parse(&t.get_ref().start_time, &t.get_ref().end_time) {
+                    Ok(r) => interval.times.push(r),
+                    Err(why) => diag.error(&t.span(), format!("`times`: {why}")),
+                }
+            }
+            fn each<T>(
+                diag: &mut Diagnostics<'_>,
+                values: &[Spanned<String>],
+                field: &str,
+                parse: impl Fn(&str) -> Result<T, String>,
+                out: &mut Vec<T>,
+            ) {
+                for v in values {
+                    match parse(v.get_ref()) {
+                        Ok(x) => out.push(x),
+                        Err(why) => diag.error(&v.span(), format!("`{field}`: {why}")),
+                    }
+                }
+            }
+            each(
+                diag,
+                &ti.weekdays,
+                "weekdays",
+                WeekdayRange::parse,
+                &mut interval.weekdays,
+            );
+            each(
+                diag,
+                &ti.days_of_month,
+                "days_of_month",
+                DayOfMonthRange::parse,
+                &mut interval.days_of_month,
+            );
+            each(
+                diag,
+                &ti.months,
+                "months",
+                MonthRange::parse,
+                &mut interval.months,
+            );
+            each(
+                diag,
+                &ti.years,
+                "years",
+                YearRange::parse,
+                &mut interval.years,
+            );
+            if let Some(loc) = &ti.location {
+                match parse_location(loc.get_ref()) {
+                    Ok(tz) => interval.location = tz,
+                    Err(why) => diag.error(&loc.span(), format!("`location`: {why}")),
+                }
+            }
+            intervals.push(interval);
+        }
+        out.push(NamedTimeInterval { name, intervals });
+    }
+    out
+}
+
+fn flap_damping(diag: &mut Diagnostics<'_>, raw: Spanned<RawFlapDamping>) -> Option<FlapConfig> {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let ten_minutes = Duration::from_secs(600);
+    let window = optional_positive(diag, raw.window.as_ref(), "window");
+    let stable_for = optional_positive(diag, raw.stable_for.as_ref(), "stable_for");
+    if !window.is_valid() || !stable_for.is_valid() {
+        return None;
+    }
+    let cfg = FlapConfig {
+        window: window.or(ten_minutes),
+        threshold: raw.changes,
+        stable_for: stable_for.or(ten_minutes),
+    };
+    match cfg.validate() {
+        Ok(()) => Some(cfg),
+        Err(e) => {
+            diag.error(&span, format!("[flap_damping]: {e}"));
+            None
+        }
+    }
+}
+
+fn inhibit_rules(
+    diag: &mut Diagnostics<'_>,
+    raw: Vec<Spanned<RawInhibitRule>>,
+) -> Vec<InhibitRuleConfig> {
+    raw.into_iter()
+        .map(|item| {
+            let span = item.span();
+            let r = item.into_inner();
+            if r.source_matchers.is_empty() || r.target_matchers.is_empty() {
+                diag.error(
+                    &span,
+                    "an inhibit rule needs both `source_matchers` and `target_matchers`",
+                );
+            }
+            let equal = r
+                .equal
+                .into_iter()
+                .filter_map(|n| {
+                    if is_label_name(n.get_ref()) {
+                        Some(n.into_inner())
+                    } else {
+                        diag.error(
+                            &n.span(),
+                            format!("`equal`: {:?} is not a valid label name", n.get_ref()),
+                        );
+                        None
+                    }
+                })
+                .collect();
+            InhibitRuleConfig {
+                source_matchers: matchers(diag, &r.source_matchers),
+                target_matchers: matchers(diag, &r.target_matchers),
+                equal,
+            }
+        })
+        .collect()
 }
 
 fn unknown_receiver(name: &str, receivers: &ReceiverNames) -> String {
@@ -736,6 +1014,392 @@ fn check_host(host_port: &str) -> Result<(), String> {
         return Err(format!("\"{host_port}\": invalid port `{port}`"));
     }
     Ok(())
+}
+
+// SMTP: `[smtp]` and each receiver's own `smtp` table, merged field by field.
+
+use super::raw::RawSmtp;
+use super::secret::{self, SecretSetting};
+use super::{CaFile, SmtpConfig, SmtpCredentials, SmtpTls};
+
+/// The bundled notifier that renders e-mails. A receiver using it must have
+/// SMTP settings, which is known at load; any other plugin may also return
+/// e-mails, which is only known when it does.
+pub(crate) const EMAIL_NOTIFIER: &str = "email";
+const DEFAULT_SMTP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A receiver's `smtp` table, taken out before the rest of the receiver is
+/// validated, with the notifier that decides whether it must be complete.
+struct ReceiverSmtp {
+    notifier: Spanned<String>,
+    own: Option<Spanned<RawSmtp>>,
+}
+
+/// Takes each receiver's `smtp` table, in receiver order.
+fn receiver_smtp_tables(receivers: &mut [Spanned<RawReceiver>]) -> Vec<ReceiverSmtp> {
+    receivers
+        .iter_mut()
+        .map(|r| {
+            let r = r.get_mut();
+            ReceiverSmtp {
+                notifier: r.notifier.clone(),
+                own: r.smtp.take(),
+            }
+        })
+        .collect()
+}
+
+/// One SMTP table with each field checked on its own; unset fields inherit
+/// from `[smtp]` when merged.
+#[derive(Clone, Default)]
+struct SmtpFields {
+    /// The table, for errors about the merged settings.
+    span: Range<usize>,
+    /// `[smtp]` or `the receiver's smtp table`.
+    what: &'static str,
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<SmtpTls>,
+    username: Option<Spanned<String>>,
+    password: SecretSetting,
+    from: Option<String>,
+    hello_name: Option<String>,
+    ca_file: Option<CaFile>,
+    timeout: Option<Duration>,
+    /// A field was written but invalid (already reported), so the merged
+    /// settings are not reported incomplete as well.
+    invalid: bool,
+}
+
+impl SmtpFields {
+    /// `self`'s fields where set, `base`'s otherwise.
+    fn over(self, base: &SmtpFields) -> SmtpFields {
+        let password = match self.password {
+            SecretSetting::Unset => base.password.clone(),
+            own => own,
+        };
+        SmtpFields {
+            span: self.span,
+            what: self.what,
+            host: self.host.or_else(|| base.host.clone()),
+            port: self.port.or(base.port),
+            tls: self.tls.or(base.tls),
+            username: self.username.or_else(|| base.username.clone()),
+            password,
+            from: self.from.or_else(|| base.from.clone()),
+            hello_name: self.hello_name.or_else(|| base.hello_name.clone()),
+            ca_file: self.ca_file.or_else(|| base.ca_file.clone()),
+            timeout: self.timeout.or(base.timeout),
+            invalid: self.invalid || base.invalid,
+        }
+    }
+}
+
+/// Resolves every receiver's SMTP settings: `[smtp]` with the receiver's
+/// `smtp` table over it. A receiver that must send e-mail (its notifier is
+/// `email`, or it has its own `smtp` table) gets an error when the result
+/// lacks a server or a sender; any other receiver then just has none.
+fn smtp_settings(
+    diag: &mut Diagnostics<'_>,
+    base: &Path,
+    global: Option<Spanned<RawSmtp>>,
+    gaps: &Gaps,
+    tables: Vec<ReceiverSmtp>,
+    receivers: &mut [ReceiverConfig],
+) {
+    // An [smtp] that failed to decode (already reported) may hold what the
+    // receivers lack: saying they lack it would mislead.
+    let global = match global {
+        Some(g) => Some(smtp_fields(diag, base, g, "[smtp]")),
+        None if gaps.smtp => Some(SmtpFields {
+            invalid: true,
+            ..SmtpFields::default()
+        }),
+        None => None,
+    };
+    // Errors about `[smtp]` itself are reported once, not once per receiver.
+    let mut reported = std::collections::HashSet::new();
+    if let Some(global) = &global {
+        smtp_credentials(diag, &mut reported, global);
+    }
+    for (receiver, table) in receivers.iter_mut().zip(tables) {
+        let own = table
+            .own
+            .map(|t| smtp_fields(diag, base, t, "the receiver's `smtp` table"));
+        let needed = table.notifier.get_ref() == EMAIL_NOTIFIER || own.is_some();
+        let merged = match (own, &global) {
+            (Some(own), Some(global)) => own.over(global),
+            (Some(own), None) => own,
+            (None, Some(global)) => global.clone(),
+            (None, None) => {
+                if needed {
+                    diag.error(
+                        &table.notifier.span(),
+                        format!(
+                            "receiver `{}` uses the `{EMAIL_NOTIFIER}` notifier, but there are no SMTP settings: add an [smtp] section with `host` and `from`",
+                            receiver.name
+                        ),
+                    );
+                }
+                continue;
+            }
+        };
+        receiver.smtp = smtp_config(diag, &mut reported, merged, needed, &receiver.name);
+    }
+}
+
+/// Settings complete enough to send with, or `None`.
+fn smtp_config(
+    diag: &mut Diagnostics<'_>,
+    reported: &mut std::collections::HashSet<(usize, String)>,
+    fields: SmtpFields,
+    needed: bool,
+    receiver: &str,
+) -> Option<SmtpConfig> {
+    let credentials = smtp_credentials(diag, reported, &fields);
+    let missing: Vec<&str> = [
+        ("host", fields.host.is_none()),
+        ("from", fields.from.is_none()),
+    ]
+    .into_iter()
+    .filter_map(|(name, missing)| missing.then_some(name))
+    .collect();
+    if !missing.is_empty() {
+        if needed && !fields.invalid {
+            let names: Vec<String> = missing.iter().map(|m| format!("`{m}`")).collect();
+            let message = match fields.what {
+                "[smtp]" => format!(
+                    "[smtp] has no {}, which receiver `{receiver}` needs to send e-mail",
+                    names.join(" or ")
+                ),
+                what => format!(
+                    "receiver `{receiver}` sends e-mail but neither {what} nor [smtp] sets {}",
+                    names.join(" or ")
+                ),
+            };
+            let key = (fields.span.start, names.join(","));
+            if reported.insert(key) {
+                diag.error(&fields.span, message);
+            }
+        }
+        return None;
+    }
+    let tls = fields.tls.unwrap_or(SmtpTls::StartTls);
+    Some(SmtpConfig {
+        host: fields.host.unwrap_or_default(),
+        port: fields.port.unwrap_or(tls.default_port()),
+        tls,
+        credentials: credentials?,
+        from: fields.from.unwrap_or_default(),
+        hello_name: fields.hello_name,
+        ca_file: fields.ca_file,
+        timeout: fields.timeout.unwrap_or(DEFAULT_SMTP_TIMEOUT),
+    })
+}
+
+/// The user name and password, which come as a pair. `None` when the pair
+/// is broken (reported once) or the password could not be read.
+fn smtp_credentials(
+    diag: &mut Diagnostics<'_>,
+    reported: &mut std::collections::HashSet<(usize, String)>,
+    fields: &SmtpFields,
+) -> Option<Option<SmtpCredentials>> {
+    let mut report = |diag: &mut Diagnostics<'_>, span: Range<usize>, message: &str| {
+        if reported.insert((span.start, message.to_string())) {
+            diag.error(&span, message);
+        }
+    };
+    match (&fields.username, &fields.password) {
+        (None, SecretSetting::Unset) => Some(None),
+        (Some(username), SecretSetting::Set(password, _)) => Some(Some(SmtpCredentials {
+            username: username.get_ref().clone(),
+            password: password.clone(),
+        })),
+        (_, SecretSetting::Invalid) => None,
+        (Some(username), SecretSetting::Unset) => {
+            report(
+                diag,
+                username.span(),
+                "`username` is set but there is no password: add `password_file` or `password_env`",
+            );
+            None
+        }
+        (None, SecretSetting::Set(_, span)) => {
+            report(
+                diag,
+                span.clone(),
+                "a password is set but no `username` to go with it",
+            );
+            None
+        }
+    }
+}
+
+/// Checks each field of one SMTP table.
+fn smtp_fields(
+    diag: &mut Diagnostics<'_>,
+    base: &Path,
+    raw: Spanned<RawSmtp>,
+    what: &'static str,
+) -> SmtpFields {
+    let span = raw.span();
+    let raw = raw.into_inner();
+    let mut invalid = false;
+    let mut fail = |diag: &mut Diagnostics<'_>, span: Range<usize>, message: String| {
+        diag.error(&span, message);
+        invalid = true;
+    };
+
+    let host = match raw.host {
+        Some(host) => match check_smtp_host(host.get_ref()) {
+            Ok(()) => Some(host.into_inner()),
+            Err(why) => {
+                fail(diag, host.span(), format!("`host`: {why}"));
+                None
+            }
+        },
+        None => None,
+    };
+    let port = match raw.port {
+        Some(port) if *port.get_ref() == 0 => {
+            fail(diag, port.span(), "`port` must be from 1 to 65535".into());
+            None
+        }
+        port => port.map(Spanned::into_inner),
+    };
+    let username = match raw.username {
+        Some(username) if username.get_ref().is_empty() => {
+            fail(diag, username.span(), "`username` must not be empty".into());
+            None
+        }
+        username => username,
+    };
+    if let Some(inline) = &raw.password {
+        fail(
+            diag,
+            inline.span(),
+            "`password` cannot be written in the configuration file: put it in a file named by `password_file` or in an environment variable named by `password_env`".into(),
+        );
+    }
+    let from = match raw.from {
+        Some(from) if from.get_ref().parse::<lettre::message::Mailbox>().is_err() => {
+            let message = format!(
+                "`from`: \"{}\" is not a valid sender: expected an address like \"vigil@example.com\" or \"Vigil <vigil@example.com>\"",
+                from.get_ref()
+            );
+            fail(diag, from.span(), message);
+            None
+        }
+        from => from.map(Spanned::into_inner),
+    };
+    let hello_name = match raw.hello_name {
+        Some(name)
+            if name.get_ref().is_empty()
+                || !name.get_ref().chars().all(|c| c.is_ascii_graphic()) =>
+        {
+            let message = format!(
+                "`hello_name`: \"{}\" is not a host name: expected something like \"vigil.example.com\"",
+                name.get_ref()
+            );
+            fail(diag, name.span(), message);
+            None
+        }
+        name => name.map(Spanned::into_inner),
+    };
+    let ca_file = match raw.ca_file {
+        Some(path) => {
+            let resolved = base.join(path.get_ref());
+            match read_ca_file(&resolved) {
+                Ok(pem) => Some(CaFile {
+                    path: resolved,
+                    pem,
+                }),
+                Err(why) => {
+                    fail(diag, path.span(), format!("`ca_file`: {why}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let password = match secret::resolve(
+        diag,
+        base,
+        "password",
+        raw.password_file.as_ref(),
+        raw.password_env.as_ref(),
+    ) {
+        // The inline one is reported; "no password" would be noise.
+        SecretSetting::Unset if raw.password.is_some() => SecretSetting::Invalid,
+        password => password,
+    };
+    let timeout = optional_positive(diag, raw.timeout.as_ref(), "timeout");
+    let invalid = invalid
+        || matches!(password, SecretSetting::Invalid)
+        || matches!(timeout, Setting::Invalid);
+    SmtpFields {
+        span,
+        what,
+        host,
+        port,
+        tls: raw.tls.map(Spanned::into_inner),
+        username,
+        password,
+        from,
+        hello_name,
+        ca_file,
+        timeout: match timeout {
+            Setting::Set(timeout, _) => Some(timeout),
+            Setting::Default | Setting::Invalid => None,
+        },
+        invalid,
+    }
+}
+
+/// A host name or IP address, without a scheme or a port.
+fn check_smtp_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if host.contains("://") {
+        return Err(format!(
+            "\"{host}\" is a URL: write only the host name, like \"smtp.example.com\""
+        ));
+    }
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    if let Some((_, port)) = host.rsplit_once(':')
+        && port.parse::<u16>().is_ok()
+    {
+        return Err(format!(
+            "\"{host}\" includes a port: write the host alone and the port in `port`"
+        ));
+    }
+    match host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        Some(bad) => Err(format!("\"{host}\": invalid character `{bad}` in host")),
+        None => Ok(()),
+    }
+}
+
+/// The file's bytes, if it holds at least one well-formed PEM certificate.
+fn read_ca_file(path: &Path) -> Result<Vec<u8>, String> {
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read \"{shown}\": {e}"))?;
+    let has_certificate = pem
+        .windows(b"-----BEGIN CERTIFICATE-----".len())
+        .any(|w| w == b"-----BEGIN CERTIFICATE-----");
+    if !has_certificate {
+        return Err(format!(
+            "\"{shown}\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    lettre::transport::smtp::client::Certificate::from_pem(&pem)
+        .map_err(|e| format!("\"{shown}\" is not valid PEM: {e}"))?;
+    Ok(pem)
 }
 
 #[cfg(test)]
@@ -999,5 +1663,224 @@ routes = [
         for bad in ["", "1a", "a-b", "a.b", "é"] {
             assert!(!is_label_name(bad));
         }
+    }
+}
+#[cfg(test)]
+mod smtp_tests {
+    use super::super::{SmtpCredentials, SmtpTls, parse};
+    use super::*;
+
+    /// Any parseable certificate: only its PEM form is checked at load.
+    const CA_PEM: &str = "-----BEGIN CERTIFICATE-----
+MIIBhDCCASugAwIBAgIUYGebmMUBLX+Ubo4+9524R7r+GIAwCgYIKoZIzj0EAwIw
+GDEWMBQGA1UEAwwNdmlnaWwtdGVzdC1jYTAeFw0yNjExMjIwNjQ4MTFaFw0zNjEx
+MTkwNjQ4MTFaMBgxFjAUBgNVBAMMDXZpZ2lsLXRlc3QtY2EwWTATBgcqhkjOPQIB
+BggqhkjOPQMBBwNCAARZwVrT/jT5HxHdqAfMHeZ4fdtqs7j+zuD3hZDZ/DvbcFBH
+yyXiYuI4srtzYtkaRAXhlR+XlhLIA0X+pXyw9YFeo1MwUTAdBgNVHQ4EFgQUgAi1
+sIDn9bDQReEiH4Xwn1i1XVkwHwYDVR0jBBgwFoAUgAi1sIDn9bDQReEiH4Xwn1i1
+XVkwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQDAgNHADBEAiBwixs3aLZTaRlE
+lx5TMOYc5V4dnTT5+eRr4leI3YMelwIge5n+tqI0dTidcV6GCnF9+MXyctsjEKRh
+SZxY06USzQM=
+-----END CERTIFICATE-----
+";
+
+    /// A directory holding `vigil.toml` and the files it names.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new(tag: &str) -> Dir {
+            let dir = std::env::temp_dir()
+                .join(format!("vigil-smtp-config-{tag}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("ca.pem"), CA_PEM).unwrap();
+            std::fs::write(dir.join("smtp.pass"), "s3cret\n").unwrap();
+            Dir(dir)
+        }
+
+        fn parse(&self, text: &str) -> Result<Config, Vec<String>> {
+            parse(&self.0.join("vigil.toml"), text).map_err(|e| {
+                e.iter()
+                    .map(|e| {
+                        format!(
+                            "{}: {}",
+                            e.location.unwrap_or(Location::new(0, 0)),
+                            e.message
+                        )
+                    })
+                    .collect()
+            })
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn receivers_take_smtp_and_override_it_field_by_field() {
+        let dir = Dir::new("merge");
+        let config = dir
+            .parse(
+                r#"
+[smtp]
+host = "smtp.example.com"
+tls = "tls"
+username = "vigil"
+password_file = "smtp.pass"
+from = "Vigil <vigil@example.com>"
+hello_name = "vigil.example.com"
+ca_file = "ca.pem"
+timeout = "3s"
+
+[[receivers]]
+name = "oncall"
+notifier = "email"
+
+[[receivers]]
+name = "ml"
+notifier = "email"
+smtp = { from = "ml-alerts@example.com", tls = "starttls" }
+
+[[receivers]]
+name = "hook"
+notifier = "webhook"
+
+[route]
+receiver = "oncall"
+"#,
+            )
+            .unwrap();
+        let [oncall, ml, hook] = &config.receivers[..] else {
+            panic!()
+        };
+        let smtp = oncall.smtp.as_ref().expect("oncall has SMTP");
+        assert_eq!(smtp.host, "smtp.example.com");
+        assert_eq!((smtp.tls, smtp.port), (SmtpTls::Tls, 465));
+        let Some(SmtpCredentials { username, password }) = &smtp.credentials else {
+            panic!()
+        };
+        assert_eq!((username.as_str(), password.expose()), ("vigil", "s3cret"));
+        assert_eq!(smtp.from, "Vigil <vigil@example.com>");
+        assert_eq!(smtp.hello_name.as_deref(), Some("vigil.example.com"));
+        let ca = smtp.ca_file.as_ref().expect("ca_file");
+        assert_eq!(
+            (ca.path.clone(), ca.pem.as_slice()),
+            (dir.0.join("ca.pem"), CA_PEM.as_bytes())
+        );
+        assert_eq!(smtp.timeout, Duration::from_secs(3));
+
+        let overridden = ml.smtp.as_ref().expect("ml has SMTP");
+        assert_eq!(overridden.from, "ml-alerts@example.com");
+        // The port follows the receiver's own `tls`, not the global one.
+        assert_eq!((overridden.tls, overridden.port), (SmtpTls::StartTls, 587));
+        assert_eq!(overridden.credentials, smtp.credentials, "inherited");
+        // Any notifier may return e-mails: complete settings reach all.
+        assert_eq!(hook.smtp.as_ref(), Some(smtp));
+    }
+
+    #[test]
+    fn defaults_follow_tls() {
+        let dir = Dir::new("defaults");
+        let config = dir
+            .parse(
+                "[smtp]\nhost = \"127.0.0.1\"\nfrom = \"a@example.com\"\n\n[[receivers]]\nname = \"a\"\nnotifier = \"email\"\n\n[[receivers]]\nname = \"b\"\nnotifier = \"email\"\nsmtp = { tls = \"none\" }\n\n[route]\nreceiver = \"a\"\n",
+            )
+            .unwrap();
+        let a = config.receivers[0].smtp.clone().unwrap();
+        assert_eq!((a.tls, a.port), (SmtpTls::StartTls, 587));
+        assert_eq!(a.timeout, Duration::from_secs(10));
+        assert!(a.credentials.is_none() && a.ca_file.is_none() && a.hello_name.is_none());
+        let b = config.receivers[1].smtp.clone().unwrap();
+        assert_eq!((b.tls, b.port), (SmtpTls::Plain, 25));
+    }
+
+    #[test]
+    fn incomplete_settings_are_an_error_only_for_receivers_that_send_e_mail() {
+        let dir = Dir::new("incomplete");
+        // A webhook receiver with half an [smtp]: nothing to send with, no error.
+        let config = dir
+            .parse("[smtp]\nhost = \"smtp.example.com\"\n\n[[receivers]]\nname = \"hook\"\nnotifier = \"webhook\"\n")
+            .unwrap();
+        assert_eq!(config.receivers[0].smtp, None);
+        let errors = dir
+            .parse(
+                "[smtp]\nhost = \"smtp.example.com\"\n\n[[receivers]]\nname = \"a\"\nnotifier = \"email\"\n\n[[receivers]]\nname = \"b\"\nnotifier = \"email\"\n\n[[receivers]]\nname = \"c\"\nnotifier = \"custom\"\nsmtp = { port = 2525 }\n\n[route]\nreceiver = \"a\"\n",
+            )
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "1:1: [smtp] has no `from`, which receiver `a` needs to send e-mail",
+                "15:8: receiver `c` sends e-mail but neither the receiver's `smtp` table nor [smtp] sets `from`",
+            ]
+        );
+        let errors = dir
+            .parse("[[receivers]]\nname = \"a\"\nnotifier = \"email\"\n")
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "3:12: receiver `a` uses the `email` notifier, but there are no SMTP settings: add an [smtp] section with `host` and `from`"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_bad_field_is_reported() {
+        let dir = Dir::new("bad");
+        let errors = dir
+            .parse(
+                r#"[smtp]
+host = "smtp.example.com:587"
+port = 0
+password = "hunter2"
+username = "vigil"
+from = "vigil at example.com"
+hello_name = ""
+ca_file = "smtp.pass"
+timeout = "soon"
+
+[[receivers]]
+name = "a"
+notifier = "email"
+smtp = { password_env = "VIGIL_TEST_SURELY_UNSET_PASSWORD", host = "" }
+"#,
+            )
+            .unwrap_err();
+        let ca = dir.0.join("smtp.pass");
+        assert_eq!(
+            errors,
+            [
+                "2:8: `host`: \"smtp.example.com:587\" includes a port: write the host alone and the port in `port`".to_string(),
+                "3:8: `port` must be from 1 to 65535".into(),
+                "4:12: `password` cannot be written in the configuration file: put it in a file named by `password_file` or in an environment variable named by `password_env`".into(),
+                "6:8: `from`: \"vigil at example.com\" is not a valid sender: expected an address like \"vigil@example.com\" or \"Vigil <vigil@example.com>\"".into(),
+                "7:14: `hello_name`: \"\" is not a host name: expected something like \"vigil.example.com\"".into(),
+                format!("8:11: `ca_file`: \"{}\" holds no PEM certificate (-----BEGIN CERTIFICATE-----)", ca.display()),
+                // The wording of duration errors belongs to `duration`.
+                errors[6].clone(),
+                "14:25: `password_env`: environment variable VIGIL_TEST_SURELY_UNSET_PASSWORD is not set".into(),
+                "14:68: `host`: must not be empty".into(),
+            ]
+        );
+        assert!(errors[6].starts_with("9:11: `timeout`: invalid duration"));
+    }
+
+    #[test]
+    fn unknown_fields_are_reported_with_suggestions() {
+        let dir = Dir::new("unknown");
+        let errors = dir
+            .parse("[smtp]\nhots = \"x\"\ntls = \"ssl\"\n")
+            .unwrap_err();
+        assert_eq!(
+            errors,
+            [
+                "2:1: unknown field `hots` in [smtp], did you mean `host`?",
+                "3:7: `tls`: unknown variant `ssl`, expected one of `starttls`, `tls`, `none`",
+            ]
+        );
     }
 }

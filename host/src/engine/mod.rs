@@ -43,10 +43,10 @@ pub struct RuleSpec {
     pub reads_unnamed: bool,
 }
 
-/// A compiled config: every rule with its check instance, every receiver
-/// with its renderer.
+/// A compiled config: every rule with its check instance (none for a
+/// Prometheus-style rule), every receiver with its renderer.
 pub struct Compiled {
-    pub rules: Vec<(RuleSpec, CheckInstance)>,
+    pub rules: Vec<(RuleSpec, Option<CheckInstance>)>,
     pub receivers: Vec<(ReceiverConfig, Renderer)>,
 }
 
@@ -60,78 +60,15 @@ pub fn compile(
     let mut errors = Vec::new();
     let file = cfg.file.clone();
     let err = |loc, msg: String| ConfigError::at(file.clone(), loc, msg);
-    let mut rules = Vec::new();
-    for r in &cfg.rules {
-        let query = match Query::parse(&r.query) {
-            // Subqueries without a step use the rule's evaluation interval,
-            // as Prometheus' rule manager does.
-            Ok(q) => Some(q.with_subquery_step(r.every.as_millis() as i64)),
-            Err(e) => {
-                errors.push(err(
-                    r.query_at,
-                    format!("rule {:?}: invalid query: {e}", r.name),
-                ));
-                None
-            }
-        };
-        let alert = match alert_rule(r) {
-            Ok(a) => Some(a),
-            Err(errs) => {
-                for (loc, msg) in errs {
-                    errors.push(err(loc, msg));
-                }
-                None
-            }
-        };
-        let limits = Limits {
-            timeout: r.timeout,
-            memory_bytes: r.memory_limit_bytes,
-        };
-        let check = match catalog.get(&r.check) {
-            None => {
-                errors.push(err(
-                    r.check_at,
-                    missing_plugin(&r.check, PluginKind::Check, catalog, &cfg.plugin_dir),
-                ));
-                None
-            }
-            Some(p) if p.info.kind != PluginKind::Check => {
-                errors.push(err(
-                    r.check_at,
-                    format!(
-                        "plugin {:?} is a {} plugin; `check` needs a check plugin",
-                        r.check, p.info.kind
-                    ),
-                ));
-                None
-            }
-            Some(p) => match CheckInstance::new(sandbox, p.clone(), &r.params, limits) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    errors.push(err(
-                        r.params_at,
-                        format!("rule {:?}: check plugin {:?} {e}", r.name, r.check),
-                    ));
-                    None
-                }
-            },
-        };
-        if let (Some(query), Some(alert), Some(check)) = (query, alert, check) {
-            let (metric_names, reads_unnamed) = (query.metric_names(), query.reads_unnamed());
-            rules.push((
-                RuleSpec {
-                    cfg: r.clone(),
-                    query,
-                    alert,
-                    limits,
-                    external_url: cfg.external_url.clone(),
-                    metric_names,
-                    reads_unnamed,
-                },
-                check,
-            ));
-        }
-    }
+    let rules = compile_rules(
+        &cfg.file,
+        &cfg.rules,
+        &cfg.plugin_dir,
+        &cfg.external_url,
+        catalog,
+        sandbox,
+        &mut errors,
+    );
     let mut receivers = Vec::new();
     for r in &cfg.receivers {
         if r.notifier != crate::notify::CONSOLE {
@@ -168,6 +105,97 @@ pub fn compile(
         errors.sort();
         Err(errors)
     }
+}
+
+/// Compiles rules read from `file` against the plugin catalog, pushing
+/// every error onto `errors`. A rule without a `check` gets no instance.
+pub fn compile_rules(
+    file: &Path,
+    rules: &[RuleConfig],
+    plugin_dir: &Path,
+    external_url: &str,
+    catalog: &Catalog,
+    sandbox: &Sandbox,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(RuleSpec, Option<CheckInstance>)> {
+    let err = |loc, msg: String| ConfigError::at(file, loc, msg);
+    let mut out = Vec::new();
+    for r in rules {
+        let query = match Query::parse(&r.query) {
+            // Subqueries without a step use the rule's evaluation interval,
+            // as Prometheus' rule manager does.
+            Ok(q) => Some(q.with_subquery_step(r.every.as_millis() as i64)),
+            Err(e) => {
+                errors.push(err(
+                    r.query_at,
+                    format!("rule {:?}: invalid query: {e}", r.name),
+                ));
+                None
+            }
+        };
+        let alert = match alert_rule(r) {
+            Ok(a) => Some(a),
+            Err(errs) => {
+                for (loc, msg) in errs {
+                    errors.push(err(loc, msg));
+                }
+                None
+            }
+        };
+        let limits = Limits {
+            timeout: r.timeout,
+            memory_bytes: r.memory_limit_bytes,
+        };
+        // `Some(None)`: a Prometheus-style rule, compiled; `None`: failed.
+        let check = match r.check.as_deref() {
+            None => Some(None),
+            Some(name) => match catalog.get(name) {
+                None => {
+                    errors.push(err(
+                        r.check_at,
+                        missing_plugin(name, PluginKind::Check, catalog, plugin_dir),
+                    ));
+                    None
+                }
+                Some(p) if p.info.kind != PluginKind::Check => {
+                    errors.push(err(
+                        r.check_at,
+                        format!(
+                            "plugin {name:?} is a {} plugin; `check` needs a check plugin",
+                            p.info.kind
+                        ),
+                    ));
+                    None
+                }
+                Some(p) => match CheckInstance::new(sandbox, p.clone(), &r.params, limits) {
+                    Ok(c) => Some(Some(c)),
+                    Err(e) => {
+                        errors.push(err(
+                            r.params_at,
+                            format!("rule {:?}: check plugin {name:?} {e}", r.name),
+                        ));
+                        None
+                    }
+                },
+            },
+        };
+        if let (Some(query), Some(alert), Some(check)) = (query, alert, check) {
+            let (metric_names, reads_unnamed) = (query.metric_names(), query.reads_unnamed());
+            out.push((
+                RuleSpec {
+                    cfg: r.clone(),
+                    query,
+                    alert,
+                    limits,
+                    external_url: external_url.to_string(),
+                    metric_names,
+                    reads_unnamed,
+                },
+                check,
+            ));
+        }
+    }
+    out
 }
 
 /// Compiles a rule's label and annotation templates.
@@ -269,6 +297,9 @@ pub struct AlertView {
     pub active_at_ms: i64,
     pub fired_at_ms: Option<i64>,
     pub value: f64,
+    /// The alert's fingerprint, 16 hex digits (as in notifications); the
+    /// key for acknowledging it.
+    pub fingerprint: String,
 }
 
 /// A rule as the API shows it.
@@ -276,7 +307,11 @@ pub struct AlertView {
 pub struct RuleStatus {
     pub name: String,
     pub query: String,
-    pub check: String,
+    /// The check plugin's name; `None` for a Prometheus-style rule.
+    pub check: Option<String>,
+    /// `"check"` when a plugin judges the windows, `"promql"` when every
+    /// output series fires (no `check`).
+    pub semantics: &'static str,
     pub every_seconds: f64,
     pub window_seconds: f64,
     pub last_evaluation_ms: i64,
@@ -336,6 +371,8 @@ pub struct Shared {
     targets: RwLock<Vec<Arc<Mutex<TargetStatus>>>>,
     catalog: RwLock<Arc<Catalog>>,
     store: RwLock<Option<Arc<crate::store::SeriesStore>>>,
+    notifier: RwLock<Option<crate::notify::Notifier>>,
+    api_token: RwLock<Option<crate::config::Secret>>,
 }
 
 impl Shared {
@@ -368,6 +405,7 @@ impl Shared {
             st.name = r.name.clone();
             st.query = r.query.clone();
             st.check = r.check.clone();
+            st.semantics = if r.check.is_some() { "check" } else { "promql" };
             st.every_seconds = r.every.as_secs_f64();
             st.window_seconds = r.window.as_secs_f64();
             next.insert(r.name.clone(), st);
@@ -394,6 +432,46 @@ impl Shared {
 
     pub fn plugin_statuses(&self) -> Vec<PluginStatus> {
         PluginStatus::from_catalog(&self.catalog.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn set_notifier(&self, notifier: crate::notify::Notifier) {
+        *self.notifier.write().unwrap_or_else(|e| e.into_inner()) = Some(notifier);
+    }
+
+    /// The notification pipeline, once started.
+    pub fn notifier(&self) -> Option<crate::notify::Notifier> {
+        self.notifier
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_api_token(&self, token: Option<crate::config::Secret>) {
+        *self.api_token.write().unwrap_or_else(|e| e.into_inner()) = token;
+    }
+
+    /// Whether a request's `Authorization` header carries the API token.
+    /// Compared in constant time; always false when no token is set.
+    pub fn authorized(&self, header: Option<&str>) -> Result<(), &'static str> {
+        let token = self.api_token.read().unwrap_or_else(|e| e.into_inner());
+        let Some(token) = token.as_ref() else {
+            return Err(
+                "this Vigil has no API token: set token_file or token_env in [api] to allow changes through the API",
+            );
+        };
+        let Some(given) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+            return Err("missing `Authorization: Bearer <token>` header");
+        };
+        let (a, b) = (given.trim().as_bytes(), token.expose().as_bytes());
+        let diff = a.len() ^ b.len()
+            | a.iter()
+                .zip(b.iter().cycle())
+                .fold(0, |acc, (x, y)| acc | (*x ^ *y) as usize);
+        if diff == 0 && !b.is_empty() {
+            Ok(())
+        } else {
+            Err("wrong API token")
+        }
     }
 
     pub fn set_store(&self, store: Arc<crate::store::SeriesStore>) {

@@ -17,7 +17,7 @@ use super::window::Windows;
 use super::{AlertView, RuleSpec, Shared};
 use crate::alert::{self, AlertInput, AlertState, AlertingRule, CheckStatus, RuleState};
 use crate::collect::scrape::{ScrapeLanded, now_ms};
-use crate::notify::Dispatcher;
+use crate::notify::Notifier;
 use crate::sandbox::{
     Alert, AlertStatus, Batch, CheckInstance, Plugin, Sandbox, SeriesState, Status,
 };
@@ -34,8 +34,9 @@ const STATE_SAVE_INTERVAL: Duration = Duration::from_secs(30);
 
 /// Messages from the supervisor.
 pub enum RuleCommand {
-    /// A config reload changed the rule; alerts and state carry over.
-    Update(Box<RuleSpec>, CheckInstance),
+    /// A config reload changed the rule; alerts and state carry over. No
+    /// instance for a Prometheus-style rule.
+    Update(Box<RuleSpec>, Option<CheckInstance>),
 }
 
 /// Everything an evaluation touches, moved to a blocking thread and back.
@@ -154,48 +155,70 @@ impl RuleCore {
             }
         }
         out.series = present.len();
-        let Some(check) = self.check.as_mut() else {
-            out.error = Some((
-                format!("check plugin {:?} is not loaded", self.spec.cfg.check),
-                "plugin_missing",
-            ));
-            out.duration = started.elapsed();
-            return out;
-        };
-        let batch = std::mem::take(&mut self.batch);
-        let state = std::mem::take(&mut self.state);
-        let (mut batch, mut state) = (batch, state);
-        self.windows.fill(&present, &mut batch, &mut state);
-        let (batch, state, result) = check.evaluate(now, batch, state);
-        self.batch = batch;
-        self.state = state;
-        let verdicts = match result {
-            Ok(o) => {
-                self.windows.store_state(&present, &o.state);
-                o.verdicts
-            }
-            Err(e) => {
+        // Per present series: the verdict and the score templates see.
+        let verdicts: Vec<(CheckStatus, f64)> = match (&self.spec.cfg.check, self.check.as_mut()) {
+            // Prometheus' semantics: every series the query returned fires.
+            (None, _) => present
+                .iter()
+                .map(|&i| {
+                    let v = self.windows.last_value(i).unwrap_or(f64::NAN);
+                    (CheckStatus::Firing, v)
+                })
+                .collect(),
+            (Some(name), None) => {
                 out.error = Some((
-                    format!("check plugin {} {e}", check.plugin().info.name),
-                    e.reason(),
+                    format!("check plugin {name:?} is not loaded"),
+                    "plugin_missing",
                 ));
                 out.duration = started.elapsed();
                 return out;
             }
+            (Some(_), Some(check)) => {
+                let batch = std::mem::take(&mut self.batch);
+                let state = std::mem::take(&mut self.state);
+                let (mut batch, mut state) = (batch, state);
+                self.windows.fill(&present, &mut batch, &mut state);
+                let (batch, state, result) = check.evaluate(now, batch, state);
+                self.batch = batch;
+                self.state = state;
+                match result {
+                    Ok(o) => {
+                        self.windows.store_state(&present, &o.state);
+                        o.verdicts
+                            .iter()
+                            .map(|v| {
+                                let status = match v.status {
+                                    Status::Ok => CheckStatus::Ok,
+                                    Status::Firing => CheckStatus::Firing,
+                                    Status::NoData => CheckStatus::NoData,
+                                };
+                                (status, v.score)
+                            })
+                            .collect()
+                    }
+                    Err(e) => {
+                        out.error = Some((
+                            format!("check plugin {} {e}", check.plugin().info.name),
+                            e.reason(),
+                        ));
+                        out.duration = started.elapsed();
+                        return out;
+                    }
+                }
+            }
         };
         let windows = &self.windows;
-        let inputs = present.iter().zip(&verdicts).filter_map(|(&i, v)| {
-            Some(AlertInput {
-                labels: windows.labels(i)?,
-                value: windows.last_value(i).unwrap_or(f64::NAN),
-                score: v.score,
-                status: match v.status {
-                    Status::Ok => CheckStatus::Ok,
-                    Status::Firing => CheckStatus::Firing,
-                    Status::NoData => CheckStatus::NoData,
-                },
-            })
-        });
+        let inputs = present
+            .iter()
+            .zip(&verdicts)
+            .filter_map(|(&i, &(status, score))| {
+                Some(AlertInput {
+                    labels: windows.labels(i)?,
+                    value: windows.last_value(i).unwrap_or(f64::NAN),
+                    score,
+                    status,
+                })
+            });
         match self.alerts.eval(now, inputs) {
             Ok(t) => out.transitions = t,
             Err(e) => out.error = Some((e.to_string(), "alerts")),
@@ -268,6 +291,7 @@ impl RuleCore {
                 active_at_ms: a.active_at,
                 fired_at_ms: a.fired_at,
                 value: a.value,
+                fingerprint: format!("{:016x}", a.fingerprint),
             })
             .collect()
     }
@@ -290,7 +314,10 @@ impl RuleCore {
         sandbox: &Sandbox,
         plugin: Option<Arc<Plugin>>,
     ) -> Result<(), String> {
-        let name = &self.spec.cfg.check;
+        let Some(name) = &self.spec.cfg.check else {
+            // A Prometheus-style rule has no plugin to swap.
+            return Ok(());
+        };
         let Some(plugin) = plugin else {
             if self.check.take().is_some() {
                 tracing::warn!(rule = %self.spec.cfg.name, plugin = %name, "check plugin removed; rule paused");
@@ -329,7 +356,7 @@ pub(crate) struct RuleTask {
     pub(crate) durable: Arc<Durable>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) sandbox: Sandbox,
-    pub(crate) dispatcher: watch::Receiver<Arc<Dispatcher>>,
+    pub(crate) notifier: Notifier,
     pub(crate) catalog: watch::Receiver<Arc<Catalog>>,
     pub(crate) landed: broadcast::Receiver<ScrapeLanded>,
     pub(crate) commands: mpsc::Receiver<RuleCommand>,
@@ -369,7 +396,7 @@ impl RuleTask {
                     if changed.is_err() { return; }
                     let catalog = self.catalog.borrow_and_update().clone();
                     if let Some(core) = self.core.as_mut() {
-                        plugin_error = core.swap_plugin(&self.sandbox, catalog.get(&spec.cfg.check).cloned()).err();
+                        plugin_error = core.swap_plugin(&self.sandbox, spec.cfg.check.as_deref().and_then(|n| catalog.get(n)).cloned()).err();
                         if let Some(e) = &plugin_error {
                             events::RuleFailed { rule: &spec.cfg.name, reason: "plugin_reload", error: e }.emit();
                         }
@@ -400,7 +427,7 @@ impl RuleTask {
         }
     }
 
-    fn apply_update(&mut self, spec: RuleSpec, check: CheckInstance) {
+    fn apply_update(&mut self, spec: RuleSpec, check: Option<CheckInstance>) {
         let Some(core) = self.core.as_mut() else {
             return;
         };
@@ -413,7 +440,7 @@ impl RuleTask {
                 .set_window_ms(spec.cfg.window.as_millis() as i64);
         }
         core.spec = Arc::new(spec);
-        core.check = Some(check);
+        core.check = check;
         if query_changed {
             core.backfill(&self.store, now_ms());
         }
@@ -438,16 +465,16 @@ impl RuleTask {
             Err(e) => {
                 // A bug, not a plugin failure (plugins cannot panic the host).
                 tracing::error!(rule = %spec.cfg.name, error = %e, "rule evaluation crashed; restarting the rule");
-                let check = CheckInstance::new(
-                    &self.sandbox,
-                    match self.catalog.borrow().get(&spec.cfg.check) {
-                        Some(p) => p.clone(),
-                        None => return,
-                    },
-                    &spec.cfg.params,
-                    spec.limits,
-                )
-                .ok();
+                let check = match &spec.cfg.check {
+                    None => None,
+                    Some(name) => {
+                        let Some(plugin) = self.catalog.borrow().get(name).cloned() else {
+                            return;
+                        };
+                        CheckInstance::new(&self.sandbox, plugin, &spec.cfg.params, spec.limits)
+                            .ok()
+                    }
+                };
                 self.core = Some(RuleCore::new(spec, check));
                 return;
             }
@@ -486,6 +513,12 @@ impl RuleTask {
             }
             .emit();
         }
+        // Hand alerts over (the notifier saves them) before saving the
+        // state that records them as sent: a crash in between re-sends,
+        // which the notification log deduplicates, instead of losing them.
+        if !out.to_send.is_empty() {
+            self.notifier.dispatch(&out.to_send);
+        }
         if !out.transitions.is_empty() || !out.to_send.is_empty() {
             match serde_json::to_string(core.alerts.state()) {
                 Ok(json) => {
@@ -495,9 +528,6 @@ impl RuleTask {
                 }
                 Err(e) => tracing::error!(rule = %name, error = %e, "cannot serialize alert state"),
             }
-        }
-        if !out.to_send.is_empty() {
-            self.dispatcher.borrow().dispatch(&out.to_send);
         }
         self.shared.update_rule(name, |st| {
             st.last_evaluation_ms = out.at_ms;

@@ -14,8 +14,8 @@ use super::rule::{RuleCommand, RuleCore, RuleTask};
 use super::{Compiled, Shared, compile, retention_ms};
 use crate::collect::scrape::{ScrapeLanded, Scraper, TargetStatus, now_ms};
 use crate::config::{self, Config, ConfigErrors, TargetConfig};
-use crate::notify::Dispatcher;
 use crate::notify::transport::{HttpTransport, Reqwest};
+use crate::notify::{Notifier, Settings as NotifySettings};
 use crate::sandbox::{Limits, Sandbox};
 use crate::store::SeriesStore;
 use crate::store::durable::Durable;
@@ -68,11 +68,10 @@ pub struct Runtime {
     sandbox: Sandbox,
     store: Arc<SeriesStore>,
     durable: Arc<Durable>,
-    transport: Arc<dyn HttpTransport>,
     http: reqwest::Client,
     landed: broadcast::Sender<ScrapeLanded>,
     catalog_tx: watch::Sender<Arc<Catalog>>,
-    dispatcher_tx: watch::Sender<Arc<Dispatcher>>,
+    notifier: Notifier,
     scrapers: Vec<(TargetConfig, Arc<Mutex<TargetStatus>>, JoinHandle<()>)>,
     rules: HashMap<String, RuleHandle>,
     pub local_addr: SocketAddr,
@@ -117,14 +116,14 @@ impl Runtime {
         let (landed, _) = broadcast::channel(1024);
         let (catalog_tx, _) = watch::channel(catalog);
         let Compiled { rules, receivers } = compiled;
-        let dispatcher = Dispatcher::start(
-            cfg.route.clone(),
-            cfg.external_url.clone(),
+        let notifier = Notifier::start(
+            durable.clone(),
+            notify_settings(&cfg),
             receivers,
             transport.clone(),
-            None,
         );
-        let (dispatcher_tx, _) = watch::channel(Arc::new(dispatcher));
+        shared.set_notifier(notifier.clone());
+        shared.set_api_token(cfg.api_token.clone());
         let config_stamp = std::fs::metadata(&cfg.file).and_then(|m| m.modified()).ok();
         let mut rt = Runtime {
             cfg,
@@ -132,11 +131,10 @@ impl Runtime {
             sandbox,
             store,
             durable,
-            transport,
             http,
             landed,
             catalog_tx,
-            dispatcher_tx,
+            notifier,
             scrapers: Vec::new(),
             rules: HashMap::new(),
             local_addr,
@@ -166,11 +164,11 @@ impl Runtime {
     fn spawn_rule(
         &mut self,
         spec: super::RuleSpec,
-        check: crate::sandbox::CheckInstance,
+        check: Option<crate::sandbox::CheckInstance>,
         restore: bool,
     ) {
         let name = spec.cfg.name.clone();
-        let mut core = RuleCore::new(Arc::new(spec), Some(check));
+        let mut core = RuleCore::new(Arc::new(spec), check);
         if restore {
             core.restore(&self.durable);
         }
@@ -182,7 +180,7 @@ impl Runtime {
             durable: self.durable.clone(),
             shared: self.shared.clone(),
             sandbox: self.sandbox.clone(),
-            dispatcher: self.dispatcher_tx.subscribe(),
+            notifier: self.notifier.clone(),
             catalog: self.catalog_tx.subscribe(),
             landed: self.landed.subscribe(),
             commands: rx,
@@ -260,15 +258,8 @@ impl Runtime {
                 }
             }
         }
-        let previous = self.dispatcher_tx.borrow().clone();
-        let d = Dispatcher::start(
-            self.cfg.route.clone(),
-            self.cfg.external_url.clone(),
-            receivers,
-            self.transport.clone(),
-            Some(&previous),
-        );
-        let _ = self.dispatcher_tx.send(Arc::new(d));
+        self.notifier
+            .configure(notify_settings(&self.cfg), receivers);
     }
 
     /// Loads the config file again; on any error the running config stays.
@@ -303,15 +294,8 @@ impl Runtime {
         }
         self.store.set_retention(retention_ms(&cfg.rules));
         let Compiled { rules, receivers } = compiled;
-        let previous = self.dispatcher_tx.borrow().clone();
-        let d = Dispatcher::start(
-            cfg.route.clone(),
-            cfg.external_url.clone(),
-            receivers,
-            self.transport.clone(),
-            Some(&previous),
-        );
-        let _ = self.dispatcher_tx.send(Arc::new(d));
+        self.notifier.configure(notify_settings(&cfg), receivers);
+        self.shared.set_api_token(cfg.api_token.clone());
         let mut old = std::mem::take(&mut self.rules);
         self.cfg = cfg;
         self.shared.set_rules(&self.cfg.rules);
@@ -412,4 +396,15 @@ fn same_target(a: &TargetConfig, b: &TargetConfig) -> bool {
         && a.interval == b.interval
         && a.timeout == b.timeout
         && a.labels == b.labels
+}
+
+/// The notification pipeline's part of the config.
+fn notify_settings(cfg: &Config) -> NotifySettings {
+    NotifySettings {
+        route: cfg.route.clone(),
+        external_url: cfg.external_url.clone(),
+        inhibit_rules: cfg.inhibit_rules.clone(),
+        time_intervals: cfg.time_intervals.clone(),
+        flap_damping: cfg.flap_damping,
+    }
 }

@@ -16,20 +16,12 @@
 //! - after a successful notification, resolved alerts leave the group, and
 //!   an empty group is dropped.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
+pub use crate::config::GroupBy;
 use crate::sandbox::{Alert, AlertStatus, Notification};
 use crate::store::labels::Labels;
-
-/// Which labels make up a group.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GroupBy {
-    /// These labels (Alertmanager's `group_by: [a, b]`).
-    Labels(Vec<String>),
-    /// Every label: one group per alert (`group_by: ['...']`).
-    All,
-}
 
 /// The timing of a route's groups.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +50,7 @@ struct Member {
 
 #[derive(Debug, Clone)]
 struct Group {
+    route_key: String,
     receiver: String,
     send_resolved: bool,
     labels: Labels,
@@ -65,7 +58,9 @@ struct Group {
     alerts: BTreeMap<u64, Member>,
     next_flush_ms: i64,
     has_flushed: bool,
-    log: Option<LogEntry>,
+    /// Notify at the next flush even if nothing changed (a flapping alert
+    /// was announced).
+    force: bool,
 }
 
 /// A notification ready to send, and what to record once it is sent.
@@ -73,9 +68,11 @@ struct Group {
 /// For a receiver without `send_resolved`, a flush that only announces
 /// resolutions carries no alerts: deliver nothing, but still call
 /// [`Groups::sent`], as Alertmanager records it in its notification log.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Flush {
     pub group_key: String,
+    /// The route the group belongs to (for its time intervals).
+    pub route_key: String,
     pub notification: Notification,
     /// The firing and resolved fingerprints it carries, for the log.
     pub entry: LogEntry,
@@ -83,10 +80,40 @@ pub struct Flush {
     versions: Vec<(u64, u64)>,
 }
 
-/// Every group of every route.
+/// What a flush must leave out, asked per alert and per group.
+pub trait FlushFilter {
+    /// Silenced or inhibited: left out of the notification and of the log
+    /// entry, as Alertmanager's mute stages run before its dedup stage.
+    fn muted(&mut self, fingerprint: u64, alert: &Alert) -> bool;
+    /// Acknowledged: still notified when it changes, but not repeated.
+    fn acked(&self, fingerprint: u64) -> bool;
+    /// A notification of this group is still being delivered: the group
+    /// waits, as Alertmanager's flush is synchronous.
+    fn busy(&self, group_key: &str) -> bool;
+}
+
+/// A filter that mutes nothing.
+pub struct NoFilter;
+
+impl FlushFilter for NoFilter {
+    fn muted(&mut self, _: u64, _: &Alert) -> bool {
+        false
+    }
+    fn acked(&self, _: u64) -> bool {
+        false
+    }
+    fn busy(&self, _: &str) -> bool {
+        false
+    }
+}
+
+/// Every group of every route, and the notification log.
 #[derive(Debug, Clone, Default)]
 pub struct Groups {
     groups: BTreeMap<String, Group>,
+    log: HashMap<String, LogEntry>,
+    /// How many groups hold each alert.
+    holders: HashMap<u64, u32>,
     next_version: u64,
 }
 
@@ -105,9 +132,9 @@ fn ms(d: Duration) -> i64 {
 }
 
 impl Groups {
-    /// Adds or updates an alert in its group on a route. `route_key`
-    /// identifies the route (its path of matchers); `receiver` is where
-    /// the group's notifications go.
+    /// Adds or updates an alert in its group on a route, and returns the
+    /// group's key. `route_key` identifies the route (its path of
+    /// matchers); `receiver` is where the group's notifications go.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -118,10 +145,11 @@ impl Groups {
         opts: &GroupOpts,
         labels: &Labels,
         alert: Alert,
-    ) {
+    ) -> String {
         let glabels = group_labels(labels, &opts.group_by);
         let key = format!("{route_key}:{glabels}");
-        let group = self.groups.entry(key).or_insert_with(|| Group {
+        let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
+            route_key: route_key.to_string(),
             receiver: receiver.to_string(),
             send_resolved,
             labels: glabels,
@@ -129,7 +157,7 @@ impl Groups {
             alerts: BTreeMap::new(),
             next_flush_ms: now.saturating_add(ms(opts.group_wait)),
             has_flushed: false,
-            log: None,
+            force: false,
         });
         // An alert that started longer than `group_wait` ago flushes a
         // group that has not flushed yet right away.
@@ -137,13 +165,50 @@ impl Groups {
             group.next_flush_ms = group.next_flush_ms.min(now);
         }
         self.next_version += 1;
-        group.alerts.insert(
-            labels.fingerprint(),
+        let fp = labels.fingerprint();
+        let previous = group.alerts.insert(
+            fp,
             Member {
                 alert,
                 version: self.next_version,
             },
         );
+        if previous.is_none() {
+            *self.holders.entry(fp).or_default() += 1;
+        }
+        key
+    }
+
+    /// Makes a group notify at its next flush even if nothing changed.
+    pub fn force(&mut self, group_key: &str) {
+        if let Some(g) = self.groups.get_mut(group_key) {
+            g.force = true;
+        }
+    }
+
+    /// The same log and version counter with no groups, to regroup every
+    /// alert after the routing tree changed.
+    pub fn with_log_only(self) -> Groups {
+        Groups {
+            log: self.log,
+            next_version: self.next_version,
+            ..Groups::default()
+        }
+    }
+
+    /// Restores the notification log (after a restart).
+    pub fn restore_log(&mut self, entries: impl IntoIterator<Item = (String, LogEntry)>) {
+        self.log.extend(entries);
+    }
+
+    /// Forgets log entries older than `before_ms`.
+    pub fn gc_log(&mut self, before_ms: i64) {
+        self.log.retain(|_, e| e.at_ms >= before_ms);
+    }
+
+    /// Whether any group holds the alert.
+    pub fn holds(&self, fingerprint: u64) -> bool {
+        self.holders.contains_key(&fingerprint)
     }
 
     /// The earliest time a group is due, if any.
@@ -151,13 +216,27 @@ impl Groups {
         self.groups.values().map(|g| g.next_flush_ms).min()
     }
 
+    fn release(holders: &mut HashMap<u64, u32>, fp: u64) {
+        if let Some(n) = holders.get_mut(&fp) {
+            *n -= 1;
+            if *n == 0 {
+                holders.remove(&fp);
+            }
+        }
+    }
+
     /// Flushes every due group: returns the notifications to send. A due
     /// group whose notification would repeat the last one is skipped.
-    pub fn flush_due(&mut self, now: i64, external_url: &str) -> Vec<Flush> {
+    pub fn flush_due(
+        &mut self,
+        now: i64,
+        external_url: &str,
+        filter: &mut dyn FlushFilter,
+    ) -> Vec<Flush> {
         let mut out = Vec::new();
         let mut empty = Vec::new();
         for (key, g) in self.groups.iter_mut() {
-            if g.next_flush_ms > now {
+            if g.next_flush_ms > now || filter.busy(key) {
                 continue;
             }
             g.has_flushed = true;
@@ -166,30 +245,43 @@ impl Groups {
                 empty.push(key.clone());
                 continue;
             }
-            let firing: BTreeSet<u64> = g
-                .alerts
-                .iter()
-                .filter(|(_, m)| m.alert.status == AlertStatus::Firing)
-                .map(|(fp, _)| *fp)
-                .collect();
-            let resolved: BTreeSet<u64> = g
-                .alerts
-                .iter()
-                .filter(|(_, m)| m.alert.status == AlertStatus::Resolved)
-                .map(|(fp, _)| *fp)
-                .collect();
-            if !needs_update(
-                g.log.as_ref(),
-                &firing,
-                &resolved,
-                g.send_resolved,
-                ms(g.opts.repeat_interval),
-                now,
-            ) {
+            let mut firing = BTreeSet::new();
+            let mut resolved = BTreeSet::new();
+            let mut included = Vec::new();
+            for (fp, m) in &g.alerts {
+                if filter.muted(*fp, &m.alert) {
+                    continue;
+                }
+                included.push(*fp);
+                match m.alert.status {
+                    AlertStatus::Firing => firing.insert(*fp),
+                    AlertStatus::Resolved => resolved.insert(*fp),
+                };
+            }
+            let force = std::mem::take(&mut g.force) && !included.is_empty();
+            let repeat_ok = firing.iter().any(|fp| !filter.acked(*fp));
+            if !force
+                && (included.is_empty()
+                    || !needs_update(
+                        self.log.get(key),
+                        &firing,
+                        &resolved,
+                        g.send_resolved,
+                        ms(g.opts.repeat_interval),
+                        repeat_ok,
+                        now,
+                    ))
+            {
                 // Nothing to say; resolved alerts the receiver never heard
                 // of, or already heard about, can go.
-                g.alerts
-                    .retain(|_, m| m.alert.status == AlertStatus::Firing);
+                let holders = &mut self.holders;
+                g.alerts.retain(|fp, m| {
+                    let keep = m.alert.status == AlertStatus::Firing;
+                    if !keep {
+                        Self::release(holders, *fp);
+                    }
+                    keep
+                });
                 if g.alerts.is_empty() {
                     empty.push(key.clone());
                 }
@@ -197,13 +289,17 @@ impl Groups {
             }
             out.push(Flush {
                 group_key: key.clone(),
-                notification: notification(g, key, external_url),
+                route_key: g.route_key.clone(),
+                notification: notification(g, key, external_url, &included),
                 entry: LogEntry {
                     firing,
                     resolved,
                     at_ms: now,
                 },
-                versions: g.alerts.iter().map(|(fp, m)| (*fp, m.version)).collect(),
+                versions: included
+                    .iter()
+                    .filter_map(|fp| g.alerts.get(fp).map(|m| (*fp, m.version)))
+                    .collect(),
             });
         }
         for k in empty {
@@ -213,22 +309,35 @@ impl Groups {
     }
 
     /// Records a successful notification: the log entry, and resolved
-    /// alerts leave the group unless they changed since the flush.
-    pub fn sent(&mut self, flush: &Flush) {
+    /// alerts leave the group unless they changed since the flush. The
+    /// group's next flush is a `group_interval` after `now`, as
+    /// Alertmanager restarts its timer when a flush returns.
+    pub fn sent(&mut self, flush: &Flush, now: i64) {
+        self.log
+            .insert(flush.group_key.clone(), flush.entry.clone());
         let Some(g) = self.groups.get_mut(&flush.group_key) else {
             return;
         };
-        g.log = Some(flush.entry.clone());
+        g.next_flush_ms = now.saturating_add(ms(g.opts.group_interval).max(1));
         for (fp, version) in &flush.versions {
             if g.alerts
                 .get(fp)
                 .is_some_and(|m| m.version == *version && m.alert.status == AlertStatus::Resolved)
             {
                 g.alerts.remove(fp);
+                Self::release(&mut self.holders, *fp);
             }
         }
         if g.alerts.is_empty() {
             self.groups.remove(&flush.group_key);
+        }
+    }
+
+    /// Records a notification that could not be delivered: the group tries
+    /// again a `group_interval` after `now`.
+    pub fn failed(&mut self, group_key: &str, now: i64) {
+        if let Some(g) = self.groups.get_mut(group_key) {
+            g.next_flush_ms = now.saturating_add(ms(g.opts.group_interval).max(1));
         }
     }
 
@@ -249,6 +358,7 @@ fn needs_update(
     resolved: &BTreeSet<u64>,
     send_resolved: bool,
     repeat_ms: i64,
+    repeat_ok: bool,
     now: i64,
 ) -> bool {
     let Some(entry) = entry else {
@@ -264,11 +374,14 @@ fn needs_update(
     if send_resolved && !resolved.is_subset(&entry.resolved) {
         return true;
     }
-    entry.at_ms < now.saturating_sub(repeat_ms)
+    repeat_ok && entry.at_ms < now.saturating_sub(repeat_ms)
 }
 
-fn notification(g: &Group, key: &str, external_url: &str) -> Notification {
-    let mut alerts: Vec<&Alert> = g.alerts.values().map(|m| &m.alert).collect();
+fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> Notification {
+    let mut alerts: Vec<&Alert> = included
+        .iter()
+        .filter_map(|fp| g.alerts.get(fp).map(|m| &m.alert))
+        .collect();
     // Alertmanager sorts alerts by their labels.
     alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
     let common_labels = common(alerts.iter().map(|a| &a.labels));
@@ -357,9 +470,9 @@ mod tests {
 
     /// Flushes and marks everything sent; returns (status, instances) per notification.
     fn flush(g: &mut Groups, now: i64) -> Vec<(AlertStatus, Vec<String>)> {
-        let out = g.flush_due(now, "http://vigil");
+        let out = g.flush_due(now, "http://vigil", &mut NoFilter);
         for f in &out {
-            g.sent(f);
+            g.sent(f, now);
         }
         out.iter()
             .map(|f| {
@@ -565,12 +678,12 @@ mod tests {
             alert("Down", "a", AlertStatus::Firing, 0),
         );
         assert_eq!(
-            g.flush_due(0, "").len(),
+            g.flush_due(0, "", &mut NoFilter).len(),
             1,
             "delivery fails: `sent` not called"
         );
         assert_eq!(
-            g.flush_due(60 * S, "").len(),
+            g.flush_due(60 * S, "", &mut NoFilter).len(),
             1,
             "still news at the next interval"
         );
@@ -622,7 +735,7 @@ mod tests {
             alert("Down", "b", AlertStatus::Firing, 0),
         );
         assert_eq!(g.len(), 2);
-        let f = g.flush_due(0, "");
+        let f = g.flush_due(0, "", &mut NoFilter);
         assert_eq!(
             f[0].notification.common_labels.len(),
             2,
@@ -649,7 +762,7 @@ mod tests {
             true,
             alert("Down", "b", AlertStatus::Firing, 0),
         );
-        let f = g.flush_due(0, "http://vigil");
+        let f = g.flush_due(0, "http://vigil", &mut NoFilter);
         let n = &f[0].notification;
         assert_eq!(
             n.group_labels,
@@ -662,5 +775,154 @@ mod tests {
         assert!(n.common_annotations.is_empty());
         assert_eq!(n.group_key, "{}:{alertname=\"Down\"}");
         assert_eq!(n.external_url, "http://vigil");
+    }
+
+    /// Mutes instances by name, acks by fingerprint, blocks groups by key.
+    #[derive(Default)]
+    struct Rules {
+        muted: Vec<&'static str>,
+        acked: Vec<u64>,
+        busy: Vec<String>,
+    }
+
+    impl FlushFilter for Rules {
+        fn muted(&mut self, _: u64, a: &Alert) -> bool {
+            a.labels
+                .iter()
+                .any(|(k, v)| k == "instance" && self.muted.contains(&v.as_str()))
+        }
+        fn acked(&self, fp: u64) -> bool {
+            self.acked.contains(&fp)
+        }
+        fn busy(&self, key: &str) -> bool {
+            self.busy.iter().any(|k| k == key)
+        }
+    }
+
+    fn instances(f: &Flush) -> Vec<String> {
+        f.notification
+            .alerts
+            .iter()
+            .flat_map(|a| a.labels.iter().filter(|(k, _)| k == "instance"))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    #[test]
+    fn muted_alerts_leave_the_notification_and_the_log() {
+        let o = opts(0, 60, 3600);
+        let mut g = Groups::default();
+        for i in ["a", "b"] {
+            insert(
+                &mut g,
+                0,
+                &o,
+                true,
+                alert("Down", i, AlertStatus::Firing, 0),
+            );
+        }
+        let mut rules = Rules {
+            muted: vec!["b"],
+            ..Rules::default()
+        };
+        let f = g.flush_due(0, "", &mut rules);
+        assert_eq!(instances(&f[0]), vec!["a"]);
+        g.sent(&f[0], 0);
+        // The silence ends: `b` was never notified, so it is news.
+        let f = g.flush_due(60 * S, "", &mut NoFilter);
+        assert_eq!(instances(&f[0]), vec!["a", "b"]);
+        // Everything muted: nothing at all is sent, not even an empty group.
+        let mut g2 = Groups::default();
+        insert(
+            &mut g2,
+            0,
+            &o,
+            true,
+            alert("Down", "b", AlertStatus::Firing, 0),
+        );
+        assert!(g2.flush_due(0, "", &mut rules).is_empty());
+    }
+
+    #[test]
+    fn acknowledged_alerts_are_not_repeated_but_news_is_sent() {
+        let o = opts(0, 60, 600);
+        let mut g = Groups::default();
+        let (la, a) = alert("Down", "a", AlertStatus::Firing, 0);
+        insert(&mut g, 0, &o, true, (la.clone(), a));
+        flush(&mut g, 0);
+        let mut rules = Rules {
+            acked: vec![la.fingerprint()],
+            ..Rules::default()
+        };
+        // Past repeat_interval: no repeat for an acknowledged alert.
+        for t in [660, 1260, 1860] {
+            assert!(g.flush_due(t * S, "", &mut rules).is_empty(), "t={t}");
+        }
+        // A new alert in the group is news, and the repeat resumes for it.
+        insert(
+            &mut g,
+            1900 * S,
+            &o,
+            true,
+            alert("Down", "b", AlertStatus::Firing, 0),
+        );
+        let f = g.flush_due(1920 * S, "", &mut rules);
+        assert_eq!(instances(&f[0]), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn a_busy_group_waits_and_failure_retries_after_group_interval() {
+        let o = opts(0, 60, 3600);
+        let mut g = Groups::default();
+        insert(
+            &mut g,
+            0,
+            &o,
+            true,
+            alert("Down", "a", AlertStatus::Firing, 0),
+        );
+        let f = g.flush_due(0, "", &mut NoFilter);
+        let key = f[0].group_key.clone();
+        insert(
+            &mut g,
+            10 * S,
+            &o,
+            true,
+            alert("Down", "b", AlertStatus::Firing, 0),
+        );
+        let mut rules = Rules {
+            busy: vec![key.clone()],
+            ..Rules::default()
+        };
+        assert!(g.flush_due(60 * S, "", &mut rules).is_empty());
+        g.failed(&key, 90 * S);
+        assert!(g.flush_due(100 * S, "", &mut NoFilter).is_empty());
+        let f = g.flush_due(150 * S, "", &mut NoFilter);
+        assert_eq!(instances(&f[0]), vec!["a", "b"]);
+    }
+
+    #[test]
+    fn forced_groups_notify_and_holders_track_membership() {
+        let o = opts(0, 60, 3600);
+        let mut g = Groups::default();
+        let (la, a) = alert("Down", "a", AlertStatus::Firing, 0);
+        let key = g.insert(0, "{}", "team", true, &o, &la, a.clone());
+        flush(&mut g, 0);
+        assert!(g.flush_due(60 * S, "", &mut NoFilter).is_empty());
+        g.force(&key);
+        assert_eq!(g.flush_due(120 * S, "", &mut NoFilter).len(), 1);
+        assert!(g.holds(la.fingerprint()));
+        let resolved = Alert {
+            status: AlertStatus::Resolved,
+            ..a
+        };
+        g.insert(130 * S, "{}", "team", true, &o, &la, resolved);
+        let f = g.flush_due(180 * S, "", &mut NoFilter);
+        g.sent(&f[0], 180 * S);
+        assert!(!g.holds(la.fingerprint()));
+        // The log survives regrouping.
+        let g = g.with_log_only();
+        assert!(g.is_empty());
+        assert_eq!(g.log.get(&key).map(|e| e.resolved.len()), Some(1));
     }
 }

@@ -1,12 +1,19 @@
-//! Notifications: route alerts to receivers, render with notifier plugins,
-//! deliver with retries.
+//! Notifications: route alerts to receivers, group them, render with
+//! notifier plugins, deliver with retries.
 //!
-//! Routing follows Alertmanager's tree (matchers, nested routes, `continue`).
-//! Each receiver has its own worker and bounded queue, so a failing receiver
-//! only delays itself. Rendering runs in the plugin sandbox; the host
-//! performs the deliveries after checking them against `allow_hosts`.
+//! Routing follows Alertmanager's tree (matchers, nested routes,
+//! `continue`); grouping, the notification log and the outbox live in the
+//! [`pipeline`]. Each receiver has its own worker and queue, so a failing
+//! receiver only delays itself. Rendering runs in the plugin sandbox; the
+//! host performs the deliveries after checking them against `allow_hosts`.
 
+pub mod flap;
 pub mod group;
+pub mod inhibit;
+pub mod mute;
+pub mod pipeline;
+pub mod silence;
+pub mod smtp;
 pub mod transport;
 
 use std::collections::{HashMap, VecDeque};
@@ -18,11 +25,13 @@ use tokio::time::Instant;
 
 use crate::config::{ReceiverConfig, RouteConfig};
 use crate::sandbox::{
-    Alert, AlertStatus, Delivery, Notification, NotifierInstance, Plugin, PluginError, Sandbox,
+    AlertStatus, Delivery, Notification, NotifierInstance, Plugin, PluginError, Sandbox,
 };
 use crate::store::labels::Labels;
 use crate::telemetry::events;
-use transport::{DeliveryError, HttpTransport, check_allowed};
+pub use group::Flush;
+pub use pipeline::{Ack, Notifier, Settings};
+use transport::{HttpTransport, check_allowed};
 
 /// The built-in receiver kind that writes alerts to the log.
 pub const CONSOLE: &str = "console";
@@ -31,24 +40,53 @@ pub const CONSOLE: &str = "console";
 /// Prometheus' notifier queue does, so memory stays bounded.
 const QUEUE_CAPACITY: usize = 10_000;
 
-/// Finds the receivers for a label set, Alertmanager-style.
-pub fn route<'a>(node: &'a RouteConfig, labels: &Labels, out: &mut Vec<&'a str>) -> bool {
+/// A route an alert reached, with its Alertmanager route key (the path of
+/// matcher sets from the root, like `{}/{severity="critical"}`).
+pub struct RouteMatch<'a> {
+    pub route: &'a RouteConfig,
+    pub key: String,
+}
+
+/// The routes an alert goes to, as Alertmanager's `Route.Match`: the
+/// deepest matching routes, trying later siblings only after a route with
+/// `continue`.
+pub fn matching_routes<'a>(
+    node: &'a RouteConfig,
+    labels: &Labels,
+    parent_key: &str,
+    out: &mut Vec<RouteMatch<'a>>,
+) -> bool {
     if !node.matchers.iter().all(|m| m.matches(labels.get(&m.name))) {
         return false;
     }
-    let mut child_matched = false;
+    let own: Vec<String> = node.matchers.iter().map(ToString::to_string).collect();
+    let key = if parent_key.is_empty() {
+        format!("{{{}}}", own.join(","))
+    } else {
+        format!("{parent_key}/{{{}}}", own.join(","))
+    };
+    let before = out.len();
     for child in &node.routes {
-        if route(child, labels, out) {
-            child_matched = true;
-            if !child.continue_ {
-                break;
-            }
+        if matching_routes(child, labels, &key, out) && !child.continue_ {
+            break;
         }
     }
-    if !child_matched && !node.receiver.is_empty() && !out.contains(&node.receiver.as_str()) {
-        out.push(node.receiver.as_str());
+    if out.len() == before {
+        out.push(RouteMatch { route: node, key });
     }
     true
+}
+
+/// The receivers an alert goes to, in routing order, without repeats.
+pub fn route<'a>(node: &'a RouteConfig, labels: &Labels, out: &mut Vec<&'a str>) {
+    let mut matches = Vec::new();
+    matching_routes(node, labels, "", &mut matches);
+    for m in matches {
+        let r = m.route.receiver.as_str();
+        if !r.is_empty() && !out.contains(&r) {
+            out.push(r);
+        }
+    }
 }
 
 /// How a receiver turns a notification into deliveries.
@@ -85,12 +123,19 @@ impl Renderer {
     }
 }
 
+/// One notification for one receiver.
 struct Job {
+    /// Its outbox id (0 when it could not be saved).
+    id: i64,
+    group_key: String,
     notification: Notification,
-    queued_at: Instant,
+    /// When it was queued (Unix milliseconds): retries stop `retry_for`
+    /// after this, across restarts.
+    created_ms: i64,
 }
 
 /// A bounded queue that drops its oldest entry when full.
+#[derive(Default)]
 struct Queue {
     items: Mutex<VecDeque<Job>>,
     wake: tokio::sync::Notify,
@@ -126,106 +171,13 @@ impl Queue {
             self.wake.notified().await;
         }
     }
-}
 
-/// Routes alerts and feeds the receivers' workers.
-pub struct Dispatcher {
-    route: RouteConfig,
-    external_url: String,
-    receivers: HashMap<String, (ReceiverConfig, Arc<Queue>)>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Drop for Dispatcher {
-    fn drop(&mut self) {
-        for w in &self.workers {
-            w.abort();
-        }
-    }
-}
-
-impl Dispatcher {
-    /// Starts one worker per receiver. Must be called inside a tokio runtime.
-    ///
-    /// A receiver that `previous` also had keeps its queue, so replacing the
-    /// dispatcher (a plugin or config reload) loses nothing waiting in it.
-    pub fn start(
-        route: RouteConfig,
-        external_url: String,
-        receivers: Vec<(ReceiverConfig, Renderer)>,
-        transport: Arc<dyn HttpTransport>,
-        previous: Option<&Dispatcher>,
-    ) -> Self {
-        let mut map = HashMap::new();
-        let mut workers = Vec::new();
-        for (cfg, renderer) in receivers {
-            let queue = previous
-                .and_then(|p| p.receivers.get(&cfg.name))
-                .map(|(_, q)| q.clone())
-                .unwrap_or_else(|| {
-                    Arc::new(Queue {
-                        items: Mutex::new(VecDeque::new()),
-                        wake: tokio::sync::Notify::new(),
-                    })
-                });
-            workers.push(tokio::spawn(run_receiver(
-                cfg.clone(),
-                renderer,
-                queue.clone(),
-                transport.clone(),
-            )));
-            map.insert(cfg.name.clone(), (cfg, queue));
-        }
-        Dispatcher {
-            route,
-            external_url,
-            receivers: map,
-            workers,
-        }
-    }
-
-    /// Routes each alert to its receivers, one notification per alert.
-    pub fn dispatch(&self, alerts: &[(Labels, Alert)]) {
-        for (labels, alert) in alerts {
-            let mut targets = Vec::new();
-            route(&self.route, labels, &mut targets);
-            for name in targets {
-                let Some((cfg, queue)) = self.receivers.get(name) else {
-                    events::NotificationFailed {
-                        receiver: name,
-                        error: "receiver unavailable (its notifier plugin failed to load)",
-                        final_attempt: true,
-                    }
-                    .emit();
-                    continue;
-                };
-                if alert.status == AlertStatus::Resolved && !cfg.send_resolved {
-                    continue;
-                }
-                let pairs: Vec<(String, String)> = labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect();
-                let group_key = format!("{{}}:{labels}");
-                queue.push(
-                    name,
-                    Job {
-                        notification: Notification {
-                            receiver: name.to_string(),
-                            status: alert.status,
-                            group_key,
-                            group_labels: pairs.clone(),
-                            common_labels: pairs,
-                            common_annotations: alert.annotations.clone(),
-                            external_url: self.external_url.clone(),
-                            alerts: vec![alert.clone()],
-                            truncated_alerts: 0,
-                        },
-                        queued_at: Instant::now(),
-                    },
-                );
-            }
-        }
+    fn drain(&self) -> Vec<Job> {
+        self.items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
     }
 }
 
@@ -234,15 +186,16 @@ async fn run_receiver(
     renderer: Renderer,
     queue: Arc<Queue>,
     transport: Arc<dyn HttpTransport>,
+    done: tokio::sync::mpsc::UnboundedSender<pipeline::Msg>,
 ) {
     let mut renderer = Some(renderer);
     loop {
         let job = queue.pop().await;
-        let deliveries = match renderer.take() {
+        let delivered = match renderer.take() {
             Some(Renderer::Console) => {
                 log_to_console(&job.notification);
                 renderer = Some(Renderer::Console);
-                continue;
+                true
             }
             Some(Renderer::Plugin(mut instance)) => {
                 let n = job.notification.clone();
@@ -251,31 +204,46 @@ async fn run_receiver(
                     (instance, r)
                 })
                 .await;
-                match joined {
+                let rendered = match joined {
                     Ok((instance, r)) => {
                         renderer = Some(Renderer::Plugin(instance));
                         r
                     }
                     Err(e) => Err(PluginError::Trap(format!("render task failed: {e}"))),
+                };
+                match rendered {
+                    Ok(deliveries) => {
+                        // Retries share one deadline from when the
+                        // notification was queued, even across restarts.
+                        let age = Duration::from_millis(
+                            (pipeline::now_ms() - job.created_ms).max(0) as u64,
+                        );
+                        let queued_at =
+                            Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                        let mut ok = true;
+                        for d in deliveries {
+                            ok &= deliver(&cfg, &d, queued_at, transport.as_ref()).await;
+                        }
+                        ok
+                    }
+                    Err(e) => {
+                        events::NotificationFailed {
+                            receiver: &cfg.name,
+                            error: &format!("notifier {} {e}", cfg.notifier),
+                            final_attempt: true,
+                        }
+                        .emit();
+                        false
+                    }
                 }
             }
-            None => Err(PluginError::Trap("renderer lost".into())),
+            None => false,
         };
-        let deliveries = match deliveries {
-            Ok(d) => d,
-            Err(e) => {
-                events::NotificationFailed {
-                    receiver: &cfg.name,
-                    error: &format!("notifier {} {e}", cfg.notifier),
-                    final_attempt: true,
-                }
-                .emit();
-                continue;
-            }
-        };
-        for d in deliveries {
-            deliver(&cfg, &d, job.queued_at, transport.as_ref()).await;
-        }
+        let _ = done.send(pipeline::Msg::Done {
+            id: job.id,
+            group_key: job.group_key,
+            delivered,
+        });
     }
 }
 
@@ -286,7 +254,18 @@ async fn deliver(
     d: &Delivery,
     queued_at: Instant,
     transport: &dyn HttpTransport,
-) {
+) -> bool {
+    deliver_with(cfg, d, queued_at, transport, smtp::shared()).await
+}
+
+/// [`deliver`] with the mail transport passed in, for tests.
+async fn deliver_with(
+    cfg: &ReceiverConfig,
+    d: &Delivery,
+    queued_at: Instant,
+    transport: &dyn HttpTransport,
+    mail: &dyn smtp::MailTransport,
+) -> bool {
     let deadline = queued_at + cfg.retry_for;
     let mut backoff = Duration::from_millis(250);
     let mut attempts = 0u32;
@@ -297,9 +276,7 @@ async fn deliver(
                 Ok(()) => transport.send(req, cfg.timeout).await,
                 Err(e) => Err(e),
             },
-            Delivery::Email(_) => Err(DeliveryError::Permanent(
-                "e-mail deliveries need SMTP, which this version of Vigil does not send yet".into(),
-            )),
+            Delivery::Email(email) => smtp::send(cfg, email, mail).await,
         };
         match result {
             Ok(()) => {
@@ -309,7 +286,7 @@ async fn deliver(
                     latency: queued_at.elapsed(),
                 }
                 .emit();
-                return;
+                return true;
             }
             Err(e) => {
                 let give_up = e.is_permanent() || Instant::now() + backoff >= deadline;
@@ -320,7 +297,7 @@ async fn deliver(
                 }
                 .emit();
                 if give_up {
-                    return;
+                    return false;
                 }
                 tokio::time::sleep(jitter(backoff)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -370,7 +347,7 @@ mod tests {
     use super::*;
     use crate::config::Matcher;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use transport::BoxFuture;
+    use transport::{BoxFuture, DeliveryError};
 
     /// Fails the first `failures` attempts with `error`, then accepts.
     struct Flaky {
@@ -411,6 +388,7 @@ mod tests {
             send_resolved: true,
             timeout: Duration::from_secs(1),
             retry_for: Duration::from_secs(60),
+            smtp: None,
         }
     }
 
@@ -494,23 +472,20 @@ mod tests {
     #[test]
     fn routes_follow_alertmanager_continue_semantics() {
         let leaf = |receiver: &str, matchers: &[&str], cont: bool| RouteConfig {
-            receiver: receiver.into(),
             matchers: matchers
                 .iter()
                 .map(|m| Matcher::parse(m).unwrap())
                 .collect(),
             continue_: cont,
-            routes: vec![],
+            ..RouteConfig::root(receiver)
         };
         let root = RouteConfig {
-            receiver: "default".into(),
-            matchers: vec![],
-            continue_: false,
             routes: vec![
                 leaf("console", &[], true),
                 leaf("pager", &["severity=\"critical\""], false),
                 leaf("never", &["severity=~\"crit.*\""], false),
             ],
+            ..RouteConfig::root("default")
         };
         let mut out = Vec::new();
         route(
@@ -522,5 +497,14 @@ mod tests {
         let mut out = Vec::new();
         route(&root, &Labels::from_pairs([("severity", "info")]), &mut out);
         assert_eq!(out, vec!["console"]);
+        let mut matches = Vec::new();
+        matching_routes(
+            &root,
+            &Labels::from_pairs([("severity", "critical")]),
+            "",
+            &mut matches,
+        );
+        let keys: Vec<&str> = matches.iter().map(|m| m.key.as_str()).collect();
+        assert_eq!(keys, vec!["{}/{}", "{}/{severity=\"critical\"}"]);
     }
 }
