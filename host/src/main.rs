@@ -44,6 +44,25 @@ enum Command {
         #[arg(long)]
         plugin_dir: Option<PathBuf>,
     },
+    /// Create, list or expire silences on a running Vigil.
+    Silence {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        action: SilenceAction,
+    },
+    /// Acknowledge a firing alert on a running Vigil: its notifications stop repeating until
+    /// it resolves.
+    Ack {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The alert's fingerprint (16 hex digits, as `/api/v1/alerts` and notifications show).
+        fingerprint: String,
+        #[arg(long, short, default_value = "")]
+        comment: String,
+        #[arg(long, env = "USER", default_value = "vigil")]
+        author: String,
+    },
     /// List the plugins in a directory: name, version, kind, parameters, or why a file failed.
     Plugins {
         #[arg(long, default_value = "plugins")]
@@ -61,6 +80,99 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// How to reach a running Vigil's API.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// The API's base URL.
+    #[arg(long, env = "VIGIL_URL", default_value = "http://127.0.0.1:9464")]
+    url: String,
+    /// A file holding the API token (see `[api]` in the config).
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+}
+
+impl ApiArgs {
+    /// The token from `--token-file` or `VIGIL_API_TOKEN`.
+    fn client(&self) -> anyhow::Result<vigil::api::client::Client> {
+        let token = match &self.token_file {
+            Some(f) => Some(
+                std::fs::read_to_string(f)
+                    .with_context(|| format!("reading {}", f.display()))?
+                    .trim()
+                    .to_string(),
+            ),
+            None => std::env::var("VIGIL_API_TOKEN").ok(),
+        };
+        Ok(vigil::api::client::Client::new(&self.url, token)?)
+    }
+}
+
+#[derive(Subcommand)]
+enum SilenceAction {
+    /// Silence alerts matching every matcher, like `alertname="ModelLatencyHigh"`.
+    Add {
+        /// Matchers in Alertmanager syntax: `name="v"`, `name!="v"`, `name=~"re"`, `name!~"re"`.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        /// How long from now (or from --start) the silence lasts, like `2h`.
+        #[arg(long, short, default_value = "1h")]
+        duration: String,
+        /// When it starts (RFC 3339); default now.
+        #[arg(long)]
+        start: Option<String>,
+        #[arg(long, short, default_value = "")]
+        comment: String,
+        #[arg(long, env = "USER", default_value = "vigil")]
+        author: String,
+    },
+    /// List silences, optionally only those matching matchers.
+    List { filter: Vec<String> },
+    /// Expire silences now.
+    Expire {
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+}
+
+async fn silence(api: ApiArgs, action: SilenceAction) -> anyhow::Result<()> {
+    let client = api.client()?;
+    match action {
+        SilenceAction::Add {
+            matchers,
+            duration,
+            start,
+            comment,
+            author,
+        } => {
+            let d = vigil::config::parse_duration(&duration)
+                .map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+            let start_ms = match start {
+                Some(s) => vigil::notify::silence::parse_rfc3339(&s)
+                    .map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+                None => vigil::collect::scrape::now_ms(),
+            };
+            let end_ms = start_ms.saturating_add(i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            let id = client
+                .add_silence(&matchers, start_ms, end_ms, &author, &comment)
+                .await?;
+            println!("{id}");
+        }
+        SilenceAction::List { filter } => {
+            print!(
+                "{}",
+                vigil::api::client::silence_table(&client.list_silences(&filter).await?)
+            );
+        }
+        SilenceAction::Expire { ids } => {
+            for id in ids {
+                client.expire_silence(&id).await?;
+                println!("expired {id}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn init_logging() {
@@ -84,6 +196,21 @@ fn main() -> ExitCode {
             &mut std::io::stdout(),
             &mut std::io::stderr(),
         )),
+        Command::Silence { api, action } => {
+            report(runtime().and_then(|rt| rt.block_on(silence(api, action))))
+        }
+        Command::Ack {
+            api,
+            fingerprint,
+            comment,
+            author,
+        } => report(runtime().and_then(|rt| {
+            rt.block_on(async {
+                api.client()?.ack(&fingerprint, &author, &comment).await?;
+                println!("acknowledged {fingerprint}");
+                Ok(())
+            })
+        })),
         Command::Run { config } => {
             init_logging();
             report(runtime().and_then(|rt| rt.block_on(run(&config))))

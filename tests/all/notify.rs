@@ -228,3 +228,230 @@ async fn groups_batch_alerts_and_acks_stop_repeats() {
     .await;
     v.stop().await;
 }
+
+/// Runs the `vigil` binary's client commands against `addr`.
+fn vigil_cli(addr: std::net::SocketAddr, token: &str, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(vigil_tests::vigil_bin())
+        .args(args)
+        .env("VIGIL_URL", format!("http://{addr}"))
+        .env("VIGIL_API_TOKEN", token)
+        .output()
+        .expect("run vigil");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// A silence made with `vigil silence add` mutes one alert; it survives a
+/// restart; once expired, the muted alert is notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silences_from_the_cli_mute_survive_restarts_and_expire() {
+    let dir = TempDir::new("notify-silence");
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook"],
+    );
+    let target = Target::start(0.01).await;
+    let hook = Webhook::start().await;
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        &target,
+        &hook,
+        port,
+        "group_by = [\"alertname\"]\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"",
+    );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let env = [("VIGIL_TEST_API_TOKEN", "s3cret")];
+    let v = Vigil::start_with_env(&cfg, addr, &dir.path().join("vigil.log"), &env).await;
+
+    let (ok, out) = vigil_cli(addr, "wrong", &["silence", "list"]);
+    assert!(
+        !ok && out.contains("401"),
+        "a wrong token is refused: {out}"
+    );
+    let (ok, id) = vigil_cli(
+        addr,
+        "s3cret",
+        &[
+            "silence",
+            "add",
+            "alertname=\"ErrorRatioHigh\"",
+            "--duration",
+            "1h",
+            "--comment",
+            "deploying",
+        ],
+    );
+    assert!(ok, "{id}");
+    let id = id.trim().to_string();
+
+    target.set(0.5);
+    eventually(Duration::from_secs(10), "the unsilenced alert", || async {
+        (!hook.requests().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got: Vec<Vec<String>> = hook.received().iter().map(|(_, b)| names(b)).collect();
+    assert_eq!(got, vec![vec!["ErrorRatioCritical:firing".to_string()]]);
+    let alerts = v.get_json("/api/v1/alerts").await;
+    let high = alerts["data"]["alerts"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|a| a["labels"]["alertname"] == "ErrorRatioHigh")
+                .cloned()
+        })
+        .expect("ErrorRatioHigh is active");
+    assert_eq!(high["silencedBy"], serde_json::json!([id]));
+
+    // The silence is saved: a restart keeps it (and nothing is re-sent).
+    v.stop().await;
+    let v = Vigil::start_with_env(&cfg, addr, &dir.path().join("vigil2.log"), &env).await;
+    let (ok, list) = vigil_cli(
+        addr,
+        "s3cret",
+        &["silence", "list", "alertname=\"ErrorRatioHigh\""],
+    );
+    assert!(
+        ok && list.contains(&id) && list.contains("active") && list.contains("deploying"),
+        "{list}"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(hook.requests().len(), 1, "nothing new after the restart");
+
+    let (ok, out) = vigil_cli(addr, "s3cret", &["silence", "expire", &id]);
+    assert!(ok, "{out}");
+    eventually(
+        Duration::from_secs(10),
+        "the alert the silence held back",
+        || async {
+            hook.received()
+                .iter()
+                .any(|(_, b)| names(b) == ["ErrorRatioHigh:firing"])
+                .then_some(())
+        },
+    )
+    .await;
+    let (ok, list) = vigil_cli(addr, "s3cret", &["silence", "list"]);
+    assert!(ok && list.contains("expired"), "{list}");
+    v.stop().await;
+}
+
+/// While the critical alert fires, the warning about the same model is
+/// inhibited; when the critical one resolves, the warning is notified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inhibition_mutes_the_lesser_alert_while_the_greater_fires() {
+    let dir = TempDir::new("notify-inhibit");
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook"],
+    );
+    let target = Target::start(0.01).await;
+    let hook = Webhook::start().await;
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        &target,
+        &hook,
+        port,
+        "group_by = [\"alertname\"]\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\n\
+         [[inhibit_rules]]\nsource_matchers = ['severity=\"critical\"']\n\
+         target_matchers = ['severity=\"warning\"']\nequal = [\"model\"]",
+    );
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let env = [("VIGIL_TEST_API_TOKEN", "s3cret")];
+    let v = Vigil::start_with_env(&cfg, addr, &dir.path().join("vigil.log"), &env).await;
+    target.set(0.5);
+    eventually(Duration::from_secs(10), "the critical alert", || async {
+        (!hook.requests().is_empty()).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let got: Vec<Vec<String>> = hook.received().iter().map(|(_, b)| names(b)).collect();
+    assert_eq!(got, vec![vec!["ErrorRatioCritical:firing".to_string()]]);
+    // Between the thresholds: critical resolves, the warning keeps firing.
+    target.set(0.07);
+    eventually(
+        Duration::from_secs(10),
+        "the warning, no longer inhibited",
+        || async {
+            hook.received()
+                .iter()
+                .any(|(_, b)| names(b) == ["ErrorRatioHigh:firing"])
+                .then_some(())
+        },
+    )
+    .await;
+    v.stop().await;
+}
+
+/// An alert that keeps toggling is announced once as flapping, then held
+/// until it settles, instead of paging on every change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flapping_alerts_are_announced_once_and_held() {
+    let dir = TempDir::new("notify-flap");
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook"],
+    );
+    let target = Target::start(0.01).await;
+    let hook = Webhook::start().await;
+    let port = free_port();
+    let cfg = config(
+        &dir,
+        &target,
+        &hook,
+        port,
+        "group_by = [\"alertname\"]\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\n\
+         [flap_damping]\nchanges = 4\nwindow = \"1m\"\nstable_for = \"4s\"",
+    );
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let env = [("VIGIL_TEST_API_TOKEN", "s3cret")];
+    let v = Vigil::start_with_env(&cfg, addr, &dir.path().join("vigil.log"), &env).await;
+    // Toggle every 1.5 s, ten times.
+    for i in 0..10 {
+        target.set(if i % 2 == 0 { 0.07 } else { 0.01 });
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    let bodies: Vec<serde_json::Value> = hook
+        .received()
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| b["groupLabels"]["alertname"] == "ErrorRatioHigh")
+        .collect();
+    // Without damping, ten changes would mean ten notifications.
+    assert!(
+        bodies.len() <= 4,
+        "{} notifications while flapping: {bodies:#?}",
+        bodies.len()
+    );
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b["alerts"][0]["annotations"]["flapping"] == "true"),
+        "one notification says it is flapping: {bodies:#?}"
+    );
+    // It settles (resolved); the settled state is notified.
+    eventually(
+        Duration::from_secs(15),
+        "the settled resolution",
+        || async {
+            hook.received()
+                .iter()
+                .rev()
+                .find(|(_, b)| b["groupLabels"]["alertname"] == "ErrorRatioHigh")
+                .filter(|(_, b)| {
+                    b["status"] == "resolved" && b["alerts"][0]["annotations"]["flapping"].is_null()
+                })
+                .map(|_| ())
+        },
+    )
+    .await;
+    v.stop().await;
+}

@@ -5,6 +5,7 @@
 //! Responses follow Prometheus' API envelope (`{"status":"success","data":..}`)
 //! so existing tooling reads them.
 
+pub mod client;
 mod page;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::atomic::Ordering;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -28,6 +30,18 @@ pub fn app(shared: Arc<Shared>) -> Router {
         .route("/-/ready", get(ready))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/alerts/{fingerprint}/ack", post(ack))
+        // Alertmanager API v2 shapes, under our prefix and under v2's own
+        // paths so Alertmanager clients (amtool, Grafana) work unchanged.
+        .route("/api/v1/silences", get(list_silences).post(put_silence))
+        .route(
+            "/api/v1/silences/{id}",
+            get(get_silence).delete(expire_silence),
+        )
+        .route("/api/v2/silences", get(list_silences).post(put_silence))
+        .route(
+            "/api/v2/silence/{id}",
+            get(get_silence).delete(expire_silence),
+        )
         .route("/api/v1/rules", get(rules))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/plugins", get(plugins))
@@ -139,11 +153,33 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// Active alerts, each with what mutes its notifications: the silences
+/// matching it and its acknowledgement.
 async fn alerts(State(s): State<Arc<Shared>>) -> Response {
-    let alerts: Vec<_> = s
+    let notifier = s.notifier();
+    let acks = notifier.as_ref().map(|n| n.acks()).unwrap_or_default();
+    let alerts: Vec<serde_json::Value> = s
         .rule_statuses()
         .into_iter()
         .flat_map(|r| r.alerts)
+        .map(|a| {
+            let labels = crate::store::labels::Labels::from_pairs(
+                a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            let silenced_by = notifier
+                .as_ref()
+                .map(|n| n.silenced_by(&labels))
+                .unwrap_or_default();
+            let ack = u64::from_str_radix(&a.fingerprint, 16)
+                .ok()
+                .and_then(|fp| acks.get(&fp).cloned());
+            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("silencedBy".into(), json!(silenced_by));
+                obj.insert("acknowledged".into(), json!(ack));
+            }
+            v
+        })
         .collect();
     success(json!({ "alerts": alerts }))
 }
@@ -162,4 +198,111 @@ async fn plugins(State(s): State<Arc<Shared>>) -> Response {
 
 async fn status_page(State(s): State<Arc<Shared>>) -> Html<String> {
     Html(page::render(&s))
+}
+
+fn notifier_or_unavailable(s: &Shared) -> Result<crate::notify::Notifier, Response> {
+    s.notifier().ok_or_else(|| {
+        failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "notifications are not running",
+        )
+    })
+}
+
+fn silence_error(e: crate::notify::silence::SilenceError) -> Response {
+    use crate::notify::silence::SilenceError;
+    let status = match e {
+        SilenceError::NotFound(_) => StatusCode::NOT_FOUND,
+        SilenceError::AlreadyExpired(_) | SilenceError::Invalid(_) => StatusCode::BAD_REQUEST,
+    };
+    failure(status, "bad_data", &e.to_string())
+}
+
+async fn list_silences(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    // `?filter=name="value"`, repeatable, as Alertmanager's API.
+    let mut filter = Vec::new();
+    for (_, f) in q.iter().filter(|(k, _)| k == "filter") {
+        match crate::config::Matcher::parse(f) {
+            Ok(m) => filter.push(m),
+            Err(e) => {
+                return failure(
+                    StatusCode::BAD_REQUEST,
+                    "bad_data",
+                    &format!("filter {f:?}: {e}"),
+                );
+            }
+        }
+    }
+    match notifier_or_unavailable(&s) {
+        Ok(n) => Json(n.silences(&filter)).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn get_silence(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    match notifier_or_unavailable(&s).map(|n| n.silence(&id)) {
+        Ok(Some(sil)) => Json(sil).into_response(),
+        Ok(None) => failure(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("no silence {id:?}"),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// Creates a silence, or updates the one named by the body's `id`.
+async fn put_silence(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Json<crate::notify::silence::ApiSilence>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let Json(api) = match body {
+        Ok(b) => b,
+        Err(e) => return failure(StatusCode::BAD_REQUEST, "bad_data", &e.body_text()),
+    };
+    let n = match notifier_or_unavailable(&s) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match n.put_silence(&api) {
+        Ok(id) => Json(json!({ "silenceID": id })).into_response(),
+        Err(e) => silence_error(e),
+    }
+}
+
+async fn expire_silence(
+    State(s): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = authorize(&s, &headers) {
+        return r;
+    }
+    let n = match notifier_or_unavailable(&s) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    match n.expire_silence(&id) {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(e) => silence_error(e),
+    }
 }
