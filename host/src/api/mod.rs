@@ -200,6 +200,7 @@ async fn status_page(State(s): State<Arc<Shared>>) -> Html<String> {
     Html(page::render(&s))
 }
 
+#[allow(clippy::result_large_err)]
 fn notifier_or_unavailable(s: &Shared) -> Result<crate::notify::Notifier, Response> {
     s.notifier().ok_or_else(|| {
         failure(
