@@ -455,3 +455,104 @@ async fn flapping_alerts_are_announced_once_and_held() {
     .await;
     v.stop().await;
 }
+
+/// What a receiver answered is recorded with the alert (a remediation
+/// endpoint's reply, say), and a rendering over `max_body_bytes` is refused
+/// without contacting the receiver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_outcomes_are_recorded_with_the_alert() {
+    let dir = TempDir::new("notify-outcome");
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook", "notify-remediation"],
+    );
+    let target = Target::start(0.5).await;
+    let fix = Webhook::start().await;
+    let tiny = Webhook::start().await;
+    let port = free_port();
+    let text = format!(
+        r#"
+data_dir = "data"
+plugin_dir = "plugins"
+listen = "127.0.0.1:{port}"
+
+[[targets]]
+job = "model-server"
+url = "http://{target}/metrics"
+interval = "200ms"
+timeout = "150ms"
+
+[[rules]]
+name = "ErrorRatioHigh"
+query = 'model_error_ratio'
+every = "200ms"
+window = "5s"
+check = "threshold"
+params = {{ above = 0.05 }}
+
+[[receivers]]
+name = "fix"
+notifier = "remediation"
+params = {{ url = "{fix_url}", action = "restart", params = {{ model = "{{{{ .Labels.model }}}}" }} }}
+allow_hosts = ["{fix}"]
+
+[[receivers]]
+name = "tiny"
+notifier = "webhook"
+params = {{ url = "{tiny_url}" }}
+allow_hosts = ["{tiny}"]
+max_body_bytes = 10
+
+[route]
+receiver = "fix"
+group_by = ["..."]
+group_wait = "0s"
+group_interval = "1s"
+routes = [{{ receiver = "tiny", continue = true }}, {{ receiver = "fix" }}]
+"#,
+        target = target.addr,
+        fix_url = fix.url(),
+        fix = fix.addr,
+        tiny_url = tiny.url(),
+        tiny = tiny.addr,
+    );
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(&cfg, text).expect("write config");
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let v = Vigil::start(&cfg, addr, &dir.path().join("vigil.log")).await;
+    let outcomes = eventually(Duration::from_secs(15), "two recorded outcomes", || async {
+        let a = v.get_json("/api/v1/alerts").await;
+        let n = a["data"]["alerts"][0]["notifications"].as_array()?.clone();
+        let has = |r: &str| n.iter().any(|o| o["receiver"] == r);
+        (has("fix") && has("tiny")).then_some(n)
+    })
+    .await;
+    let by = |r: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["receiver"] == r)
+            .cloned()
+            .unwrap_or_else(|| panic!("no outcome for {r}: {outcomes:#?}"))
+    };
+    let fixed = by("fix");
+    assert_eq!(fixed["delivered"], true);
+    assert!(
+        fixed["detail"].as_str().unwrap_or("").starts_with("200"),
+        "{fixed}"
+    );
+    let refused = by("tiny");
+    assert_eq!(refused["delivered"], false);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("max_body_bytes"),
+        "{refused}"
+    );
+    assert_eq!(tiny.attempts(), 0, "an oversized body is never sent");
+    let req = &fix.requests()[0];
+    let body: serde_json::Value = serde_json::from_str(&req.body).expect("json");
+    assert_eq!(body["action"], "restart");
+    assert_eq!(body["params"]["model"], "resnet");
+    v.stop().await;
+}

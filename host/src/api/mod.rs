@@ -177,6 +177,11 @@ async fn alerts(State(s): State<Arc<Shared>>) -> Response {
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("silencedBy".into(), json!(silenced_by));
                 obj.insert("acknowledged".into(), json!(ack));
+                let outcomes = notifier
+                    .as_ref()
+                    .map(|n| n.outcomes(&a.fingerprint))
+                    .unwrap_or_default();
+                obj.insert("notifications".into(), json!(outcomes));
             }
             v
         })

@@ -73,6 +73,8 @@ pub struct Config {
     pub sandbox: SandboxConfig,
     /// Endpoints to scrape, in file order.
     pub targets: Vec<TargetConfig>,
+    /// Remote query APIs rules can use, in file order.
+    pub sources: Vec<SourceConfig>,
     /// Alerting rules, in file order.
     pub rules: Vec<RuleConfig>,
     /// Notification destinations, in file order.
@@ -113,6 +115,50 @@ pub struct TargetConfig {
     pub labels: BTreeMap<String, String>,
 }
 
+/// A remote query API, with defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    /// Unique among sources.
+    pub name: String,
+    /// Where the source's `[[sources]]` item starts.
+    pub location: Location,
+    /// The API it speaks.
+    pub kind: SourceKind,
+    /// An `http://` or `https://` base URL without a trailing `/`,
+    /// credentials, query or fragment.
+    pub url: String,
+    /// How requests authenticate, if they do.
+    pub auth: Option<SourceAuth>,
+    /// How long one query may take.
+    pub timeout: Duration,
+    /// Extra headers: valid names, none that Vigil sets itself, each name
+    /// once (case-insensitively).
+    pub headers: BTreeMap<String, String>,
+}
+
+/// The `kind` of a `[[sources]]` item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+pub enum SourceKind {
+    /// Prometheus' HTTP query API (`/api/v1/query`, `/api/v1/query_range`),
+    /// also served by Thanos Query, Mimir, Cortex and VictoriaMetrics.
+    #[serde(rename = "prometheus")]
+    Prometheus,
+}
+
+/// How requests to a source authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Secret),
+    /// HTTP basic authentication.
+    Basic {
+        /// As written in the configuration.
+        username: String,
+        /// From `password_file` or `password_env`.
+        password: Secret,
+    },
+}
+
 /// One alerting rule, with defaults applied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleConfig {
@@ -124,6 +170,9 @@ pub struct RuleConfig {
     pub query: String,
     /// Where the query's string starts (its opening quote).
     pub query_at: Location,
+    /// The name of the `[[sources]]` item that evaluates the query; `None`
+    /// for Vigil's own store.
+    pub source: Option<String>,
     /// The evaluation step.
     pub every: Duration,
     /// How much history the check sees per series; at least `every`.
@@ -174,6 +223,8 @@ pub struct ReceiverConfig {
     pub timeout: Duration,
     /// How long to keep retrying a failed delivery.
     pub retry_for: Duration,
+    /// The largest body it sends.
+    pub max_body_bytes: u64,
     /// `[smtp]` with the receiver's own `smtp` table applied over it; `None`
     /// when that leaves no server or sender (e-mails then fail at delivery).
     pub smtp: Option<SmtpConfig>,

@@ -52,6 +52,11 @@ pub struct RawConfig {
     /// Prometheus or OpenMetrics endpoints to scrape.
     #[serde(default)]
     pub targets: Vec<Spanned<RawTarget>>,
+    /// Remote Prometheus-compatible query APIs (Prometheus, Thanos, Mimir,
+    /// VictoriaMetrics) that rules can run their query on instead of
+    /// Vigil's own store, with `source = "name"`. Default: none.
+    #[serde(default)]
+    pub sources: Vec<Spanned<RawSource>>,
     /// Alerting rules: a query, a window of its history, and optionally a
     /// check plugin that decides whether each series is firing (without
     /// one, every series the query returns is firing, as in Prometheus).
@@ -136,6 +141,70 @@ pub struct RawTarget {
     pub labels: BTreeMap<Spanned<String>, String>,
 }
 
+/// `[[sources]]`: a remote Prometheus-compatible query API. A rule with
+/// `source = "name"` sends its query to it: `/api/v1/query` at each step,
+/// and `/api/v1/query_range` (step: the rule's `every`) to fill its windows
+/// when it starts or its query changes. Such a rule keeps nothing in
+/// Vigil's store and is evaluated every `every`, not after local scrapes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSource {
+    /// The source's name, unique among sources; rules refer to it with
+    /// `source`. Required.
+    pub name: Spanned<String>,
+    /// The API the source speaks: `"prometheus"`, the HTTP query API of
+    /// Prometheus, which Thanos Query, Mimir, Cortex and VictoriaMetrics
+    /// serve too. Required.
+    pub kind: Spanned<super::SourceKind>,
+    /// The base URL the API paths are appended to, `http://` or
+    /// `https://`, like `"http://prometheus:9090"` or, for Mimir,
+    /// `"http://mimir:8080/prometheus"`. Without credentials, query or
+    /// fragment. Required.
+    pub url: Spanned<String>,
+    /// A file holding a bearer token sent with every request
+    /// (`Authorization: Bearer <token>`); a trailing line break is ignored.
+    /// Relative to the configuration file; read at startup and at each
+    /// reload. Default: none.
+    pub bearer_token_file: Option<Spanned<PathBuf>>,
+    /// An environment variable holding the bearer token, instead of
+    /// `bearer_token_file`. Default: none.
+    pub bearer_token_env: Option<Spanned<String>>,
+    /// Not accepted: a token written in `vigil.toml` ends up in backups and
+    /// version control. Use `bearer_token_file` or `bearer_token_env`.
+    pub bearer_token: Option<Spanned<toml::Value>>,
+    /// HTTP basic authentication, like `{ username = "vigil", password_file
+    /// = "/run/secrets/prom" }`; not together with a bearer token.
+    /// Default: none.
+    pub basic_auth: Option<Spanned<RawBasicAuth>>,
+    /// How long one query may take, answer included; also sent to the API
+    /// as its `timeout` parameter. A query that takes longer fails that
+    /// rule step. Default: `"10s"`.
+    pub timeout: Option<Spanned<String>>,
+    /// Extra HTTP headers sent with every request, like `{ "X-Scope-OrgID"
+    /// = "ml" }` for a Mimir or Cortex tenant. Not `Authorization` (use the
+    /// fields above), nor `Host`, `Content-Type`, `Content-Length`,
+    /// `Connection` or `Transfer-Encoding`, which Vigil sets. Default: none.
+    #[serde(default)]
+    pub headers: BTreeMap<Spanned<String>, Spanned<String>>,
+}
+
+/// `basic_auth` of a `[[sources]]` item.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBasicAuth {
+    /// The user name. Required.
+    pub username: Spanned<String>,
+    /// A file holding the password; a trailing line break is ignored.
+    /// Relative to the configuration file; read at startup and at each
+    /// reload. This or `password_env` is required.
+    pub password_file: Option<Spanned<PathBuf>>,
+    /// An environment variable holding the password, instead of
+    /// `password_file`.
+    pub password_env: Option<Spanned<String>>,
+    /// Not accepted: use `password_file` or `password_env`.
+    pub password: Option<Spanned<toml::Value>>,
+}
+
 /// `[[rules]]`: one alerting rule.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +215,11 @@ pub struct RawRule {
     /// The PromQL query evaluated at each step; each output series gets its
     /// own window and verdict. Required.
     pub query: Spanned<String>,
+    /// The `[[sources]]` item whose API evaluates the query, by name.
+    /// The query is then passed as written (the source decides what it
+    /// accepts) and a failing query is reported on the rule at each step.
+    /// Default: none, the query runs on Vigil's own store (`[[targets]]`).
+    pub source: Option<Spanned<String>>,
     /// The evaluation step. Default: `[evaluation].interval`.
     pub every: Option<Spanned<String>>,
     /// How much history (per output series) the check sees; at least
@@ -212,6 +286,9 @@ pub struct RawReceiver {
     /// How long to keep retrying a failed delivery, with exponential backoff,
     /// before giving up on it. Default: `"10m"`.
     pub retry_for: Option<Spanned<String>>,
+    /// The largest request body (or e-mail) this receiver sends, in bytes;
+    /// a larger rendering fails instead of being sent. Default: `1048576`.
+    pub max_body_bytes: Option<Spanned<u64>>,
     /// SMTP settings of this receiver, like `smtp = { from =
     /// "ml-oncall@example.com" }`: the same fields as `[smtp]`, each one set
     /// here replacing the one there (`password_file` and `password_env`
@@ -430,6 +507,8 @@ pub(crate) struct Gaps {
     pub route: bool,
     /// `[smtp]` is written but could not be decoded.
     pub smtp: bool,
+    /// A `[[sources]]` item could not be decoded.
+    pub sources: bool,
 }
 
 /// Decodes the file into raw sections, recording every structural error.
@@ -454,6 +533,7 @@ pub(crate) fn decode(diag: &mut Diagnostics<'_>) -> Option<(RawConfig, Gaps)> {
     let evaluation = take("evaluation");
     let sandbox = take("sandbox");
     let targets = take("targets");
+    let sources = take("sources");
     let rules = take("rules");
     let receivers = take("receivers");
     let route = take("route");
@@ -477,6 +557,7 @@ pub(crate) fn decode(diag: &mut Diagnostics<'_>) -> Option<(RawConfig, Gaps)> {
     raw.smtp = smtp.and_then(|smtp| table(diag, smtp, "[smtp]"));
     gaps.smtp &= raw.smtp.is_none();
     raw.targets = items(diag, targets, "targets").0;
+    (raw.sources, gaps.sources) = items(diag, sources, "sources");
     raw.rules = items(diag, rules, "rules").0;
     (raw.receivers, gaps.receivers) = items(diag, receivers, "receivers");
     raw.inhibit_rules = items(diag, inhibit_rules, "inhibit_rules").0;

@@ -13,11 +13,11 @@ use toml::Spanned;
 use super::error::Diagnostics;
 use super::raw::{
     self, Gaps, RawConfig, RawFlapDamping, RawInhibitRule, RawNamedInterval, RawReceiver, RawRoute,
-    RawRule, RawSandbox, RawScrape, RawTarget,
+    RawRule, RawSandbox, RawScrape, RawSource, RawTarget,
 };
 use super::{
     Config, GroupBy, InhibitRuleConfig, Location, Matcher, ReceiverConfig, RouteConfig, RuleConfig,
-    SandboxConfig, TargetConfig, format_duration, parse_duration,
+    SandboxConfig, SourceAuth, SourceConfig, TargetConfig, format_duration, parse_duration,
 };
 use crate::notify::flap::FlapConfig;
 use crate::notify::mute::{
@@ -37,7 +37,9 @@ const MAX_PLUGIN_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_MEMORY_LIMIT_MIB: u64 = 64;
 const MAX_MEMORY_LIMIT_MIB: u64 = 4096;
 const DEFAULT_DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
+const DEFAULT_MAX_BODY_BYTES: u64 = 1024 * 1024;
 const DEFAULT_RETRY_FOR: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_SOURCE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Whether `name` is a valid Prometheus label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub(crate) fn is_label_name(name: &str) -> bool {
@@ -88,7 +90,17 @@ pub(crate) fn validate(
     };
     let sandbox = sandbox(diag, raw.sandbox.unwrap_or_default());
     let targets = targets(diag, raw.targets, &scrape);
-    let rules = rules(diag, raw.rules, evaluation_interval, &sandbox);
+    let sources = sources(diag, base, raw.sources);
+    let source_names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    // A source that failed to decode may be the one a rule names.
+    let known_sources = (!gaps.sources).then_some(source_names.as_slice());
+    let rules = rules(
+        diag,
+        raw.rules,
+        evaluation_interval,
+        &sandbox,
+        known_sources,
+    );
     let receiver_names: Vec<(String, Range<usize>)> = raw
         .receivers
         .iter()
@@ -126,6 +138,7 @@ pub(crate) fn validate(
         external_url,
         sandbox,
         targets,
+        sources,
         rules,
         receivers,
         route,
@@ -299,6 +312,204 @@ fn targets(
     out
 }
 
+fn sources(
+    diag: &mut Diagnostics<'_>,
+    base: &Path,
+    raw: Vec<Spanned<RawSource>>,
+) -> Vec<SourceConfig> {
+    let mut seen: HashMap<String, Location> = HashMap::new();
+    let mut out = Vec::with_capacity(raw.len());
+    for item in raw {
+        let location = diag.at(&item.span());
+        let raw = item.into_inner();
+        let name_span = raw.name.span();
+        let name = non_empty(diag, raw.name, "name");
+        if let Some(first) = seen.get(&name) {
+            diag.error(
+                &name_span,
+                format!(
+                    "duplicate source name `{name}`: first defined at line {}",
+                    first.line
+                ),
+            );
+        } else {
+            seen.insert(name.clone(), location);
+        }
+        let url = source_url(diag, &raw.url);
+        if let Some(token) = &raw.bearer_token {
+            diag.error(
+                &token.span(),
+                inline_secret("bearer_token", "bearer_token_file", "bearer_token_env"),
+            );
+        }
+        let bearer = secret::resolve(
+            diag,
+            base,
+            "bearer_token",
+            raw.bearer_token_file.as_ref(),
+            raw.bearer_token_env.as_ref(),
+        );
+        let basic = raw.basic_auth.map(|b| {
+            let span = b.span();
+            (span.clone(), basic_auth(diag, base, b.into_inner(), &span))
+        });
+        let auth = match (bearer, basic) {
+            (SecretSetting::Unset, Some((_, basic))) => basic,
+            (_, Some((span, _))) => {
+                diag.error(
+                    &span,
+                    "`basic_auth` and a bearer token are both set: use one of them",
+                );
+                None
+            }
+            (SecretSetting::Set(token, _), None) => Some(SourceAuth::Bearer(token)),
+            (SecretSetting::Unset | SecretSetting::Invalid, None) => None,
+        };
+        let timeout =
+            optional_positive(diag, raw.timeout.as_ref(), "timeout").or(DEFAULT_SOURCE_TIMEOUT);
+        let mut headers: BTreeMap<String, String> = BTreeMap::new();
+        for (key, value) in raw.headers {
+            let name = key.get_ref();
+            if let Err(why) = check_header_name(name) {
+                diag.error(&key.span(), format!("`headers`: {why}"));
+            } else if headers.keys().any(|k| k.eq_ignore_ascii_case(name)) {
+                diag.error(
+                    &key.span(),
+                    format!("`headers`: `{name}` is given twice (header names ignore case)"),
+                );
+            }
+            if let Some(c) = value
+                .get_ref()
+                .chars()
+                .find(|c| c.is_control() && *c != '\t')
+            {
+                diag.error(
+                    &value.span(),
+                    format!(
+                        "`headers.{name}`: the value must not contain control characters, found {c:?}"
+                    ),
+                );
+            }
+            headers.insert(key.into_inner(), value.into_inner());
+        }
+        out.push(SourceConfig {
+            name,
+            location,
+            kind: raw.kind.into_inner(),
+            url,
+            auth,
+            timeout,
+            headers,
+        });
+    }
+    out
+}
+
+/// `basic_auth` of a source: a user name and a password from a file or the
+/// environment. `span` is the table's.
+fn basic_auth(
+    diag: &mut Diagnostics<'_>,
+    base: &Path,
+    raw: raw::RawBasicAuth,
+    span: &Range<usize>,
+) -> Option<SourceAuth> {
+    let username_span = raw.username.span();
+    let username = non_empty(diag, raw.username, "username");
+    if username.contains(':') {
+        diag.error(
+            &username_span,
+            "`username` must not contain `:` (basic authentication separates the password with it)",
+        );
+    }
+    if let Some(password) = &raw.password {
+        diag.error(
+            &password.span(),
+            inline_secret("password", "password_file", "password_env"),
+        );
+    }
+    match secret::resolve(
+        diag,
+        base,
+        "password",
+        raw.password_file.as_ref(),
+        raw.password_env.as_ref(),
+    ) {
+        SecretSetting::Set(password, _) => Some(SourceAuth::Basic { username, password }),
+        SecretSetting::Invalid => None,
+        SecretSetting::Unset => {
+            if raw.password.is_none() {
+                diag.error(span, "`basic_auth` needs `password_file` or `password_env`");
+            }
+            None
+        }
+    }
+}
+
+/// The error for a secret written inline.
+fn inline_secret(field: &str, file: &str, env: &str) -> String {
+    format!(
+        "`{field}` cannot be written in the configuration file: put it in a file named by `{file}` or in an environment variable named by `{env}`"
+    )
+}
+
+/// A source's base URL, without a trailing `/`.
+fn source_url(diag: &mut Diagnostics<'_>, url: &Spanned<String>) -> String {
+    let text = url.get_ref();
+    let base = text.trim_end_matches('/');
+    let authority = base
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.split('/').next().unwrap_or_default());
+    let problem = match check_http_url(text) {
+        Err(why) => Some(why),
+        Ok(()) if text.contains(['?', '#']) => Some(format!(
+            "\"{text}\" has a query or fragment: give the base URL the API paths are appended to"
+        )),
+        Ok(()) if authority.contains('@') => Some(format!(
+            "\"{text}\" holds credentials: use `basic_auth` with `password_file` or `password_env`"
+        )),
+        Ok(()) => ["/api/v1/query_range", "/api/v1/query", "/api/v1"]
+            .iter()
+            .find_map(|api| base.strip_suffix(api))
+            .map(|root| {
+                format!(
+                    "\"{text}\" includes the API path: give the base URL, like \"{root}\" (Vigil appends /api/v1/query)"
+                )
+            }),
+    };
+    if let Some(why) = problem {
+        diag.error(&url.span(), format!("`url`: {why}"));
+    }
+    base.to_string()
+}
+
+/// An HTTP header name a source may set: an RFC 9110 token that Vigil does
+/// not set itself.
+fn check_header_name(name: &str) -> Result<(), String> {
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(format!("{name:?} is not a valid header name"));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "authorization" {
+        return Err(
+            "set `Authorization` with `bearer_token_file`, `bearer_token_env` or `basic_auth`, which keep the secret out of this file"
+                .into(),
+        );
+    }
+    if [
+        "host",
+        "content-type",
+        "content-length",
+        "connection",
+        "transfer-encoding",
+    ]
+    .contains(&lower.as_str())
+    {
+        return Err(format!("`{name}` is set by Vigil"));
+    }
+    Ok(())
+}
+
 /// `[[rules]]` written in another file (a `vigil test` file), validated as
 /// `vigil.toml`'s are, with `[sandbox]` defaults.
 pub(crate) fn rules_with_defaults(
@@ -307,14 +518,17 @@ pub(crate) fn rules_with_defaults(
     evaluation_interval: Duration,
 ) -> Vec<RuleConfig> {
     let sandbox = sandbox(diag, RawSandbox::default());
-    rules(diag, raw, evaluation_interval, &sandbox)
+    // A test evaluates every rule over its input series, `source` or not.
+    rules(diag, raw, evaluation_interval, &sandbox, None)
 }
 
+/// `sources`: the names a rule's `source` may take, or `None` to take any.
 fn rules(
     diag: &mut Diagnostics<'_>,
     raw: Vec<Spanned<RawRule>>,
     evaluation_interval: Duration,
     sandbox: &SandboxConfig,
+    sources: Option<&[&str]>,
 ) -> Vec<RuleConfig> {
     let mut seen: HashMap<String, Location> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
@@ -342,6 +556,14 @@ fn rules(
             diag.error(&raw.query.span(), "`query` must not be empty");
         }
         let query_at = diag.at(&raw.query.span());
+        let source = raw.source.map(|source| {
+            if let Some(names) = sources
+                && !names.contains(&source.get_ref().as_str())
+            {
+                diag.error(&source.span(), unknown_source(source.get_ref(), names));
+            }
+            source.into_inner()
+        });
         let check_at = raw.check.as_ref().map_or(location, |c| diag.at(&c.span()));
         let check = raw.check.map(|c| non_empty(diag, c, "check"));
 
@@ -398,6 +620,7 @@ fn rules(
             location,
             query: raw.query.into_inner(),
             query_at,
+            source,
             every: every_value,
             window,
             check,
@@ -449,6 +672,14 @@ fn receivers(diag: &mut Diagnostics<'_>, raw: Vec<Spanned<RawReceiver>>) -> Vec<
             optional_positive(diag, raw.timeout.as_ref(), "timeout").or(DEFAULT_DELIVERY_TIMEOUT);
         let retry_for =
             optional_duration(diag, raw.retry_for.as_ref(), "retry_for").or(DEFAULT_RETRY_FOR);
+        let max_body_bytes = match raw.max_body_bytes {
+            Some(v) if *v.get_ref() == 0 => {
+                diag.error(&v.span(), "`max_body_bytes` must be more than 0");
+                DEFAULT_MAX_BODY_BYTES
+            }
+            Some(v) => *v.get_ref(),
+            None => DEFAULT_MAX_BODY_BYTES,
+        };
         out.push(ReceiverConfig {
             name,
             notifier,
@@ -459,6 +690,7 @@ fn receivers(diag: &mut Diagnostics<'_>, raw: Vec<Spanned<RawReceiver>>) -> Vec<
             send_resolved: raw.send_resolved.unwrap_or(true),
             timeout,
             retry_for,
+            max_body_bytes,
             smtp: None,
         });
     }
@@ -771,6 +1003,20 @@ fn inhibit_rules(
             }
         })
         .collect()
+}
+
+fn unknown_source(name: &str, names: &[&str]) -> String {
+    if let Some(close) = raw::closest(name, names) {
+        return format!("unknown source `{name}`, did you mean `{close}`?");
+    }
+    if names.is_empty() {
+        return format!("unknown source `{name}`: no [[sources]] are defined");
+    }
+    let names: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    format!(
+        "unknown source `{name}`: the sources are {}",
+        names.join(", ")
+    )
 }
 
 fn unknown_receiver(name: &str, receivers: &ReceiverNames) -> String {

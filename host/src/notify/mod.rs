@@ -31,7 +31,7 @@ use crate::store::labels::Labels;
 use crate::telemetry::events;
 pub use group::Flush;
 pub use pipeline::{Ack, Notifier, Settings};
-use transport::{HttpTransport, check_allowed};
+use transport::{DeliveryError, HttpTransport, check_allowed};
 
 /// The built-in receiver kind that writes alerts to the log.
 pub const CONSOLE: &str = "console";
@@ -40,47 +40,71 @@ pub const CONSOLE: &str = "console";
 /// Prometheus' notifier queue does, so memory stays bounded.
 const QUEUE_CAPACITY: usize = 10_000;
 
-/// A route an alert reached, with its Alertmanager route key (the path of
-/// matcher sets from the root, like `{}/{severity="critical"}`).
+/// A route an alert reached, with its id: Alertmanager's route `ID()`,
+/// the path of matcher sets from the root with each child's index, like
+/// `{}/{severity="critical"}/0`, so sibling routes with the same matchers
+/// keep separate groups.
 pub struct RouteMatch<'a> {
     pub route: &'a RouteConfig,
     pub key: String,
 }
 
+/// The id of `node`, the `index`-th child of the route with id `parent`
+/// (`None` for the root).
+pub fn route_id(parent: Option<(&str, usize)>, node: &RouteConfig) -> String {
+    let own: Vec<String> = node.matchers.iter().map(ToString::to_string).collect();
+    match parent {
+        None => format!("{{{}}}", own.join(",")),
+        Some((parent, index)) => format!("{parent}/{{{}}}/{index}", own.join(",")),
+    }
+}
+
 /// The routes an alert goes to, as Alertmanager's `Route.Match`: the
 /// deepest matching routes, trying later siblings only after a route with
-/// `continue`.
+/// `continue`. `id` is `node`'s [`route_id`].
 pub fn matching_routes<'a>(
     node: &'a RouteConfig,
     labels: &Labels,
-    parent_key: &str,
+    id: &str,
     out: &mut Vec<RouteMatch<'a>>,
 ) -> bool {
     if !node.matchers.iter().all(|m| m.matches(labels.get(&m.name))) {
         return false;
     }
-    let own: Vec<String> = node.matchers.iter().map(ToString::to_string).collect();
-    let key = if parent_key.is_empty() {
-        format!("{{{}}}", own.join(","))
-    } else {
-        format!("{parent_key}/{{{}}}", own.join(","))
-    };
     let before = out.len();
-    for child in &node.routes {
-        if matching_routes(child, labels, &key, out) && !child.continue_ {
+    for (i, child) in node.routes.iter().enumerate() {
+        let child_id = route_id(Some((id, i)), child);
+        if matching_routes(child, labels, &child_id, out) && !child.continue_ {
             break;
         }
     }
     if out.len() == before {
-        out.push(RouteMatch { route: node, key });
+        out.push(RouteMatch {
+            route: node,
+            key: id.to_string(),
+        });
     }
     true
+}
+
+/// The route with this id.
+pub fn find_route<'a>(node: &'a RouteConfig, id: &str, wanted: &str) -> Option<&'a RouteConfig> {
+    if id == wanted {
+        return Some(node);
+    }
+    if !wanted.starts_with(id) {
+        return None;
+    }
+    node.routes
+        .iter()
+        .enumerate()
+        .find_map(|(i, c)| find_route(c, &route_id(Some((id, i)), c), wanted))
 }
 
 /// The receivers an alert goes to, in routing order, without repeats.
 pub fn route<'a>(node: &'a RouteConfig, labels: &Labels, out: &mut Vec<&'a str>) {
     let mut matches = Vec::new();
-    matching_routes(node, labels, "", &mut matches);
+    matching_routes(node, labels, &route_id(None, node), &mut matches);
     for m in matches {
         let r = m.route.receiver.as_str();
         if !r.is_empty() && !out.contains(&r) {
@@ -191,6 +215,7 @@ async fn run_receiver(
     let mut renderer = Some(renderer);
     loop {
         let job = queue.pop().await;
+        let mut outcomes = Vec::new();
         let delivered = match renderer.take() {
             Some(Renderer::Console) => {
                 log_to_console(&job.notification);
@@ -220,19 +245,26 @@ async fn run_receiver(
                         );
                         let queued_at =
                             Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
-                        let mut ok = true;
                         for d in deliveries {
-                            ok &= deliver(&cfg, &d, queued_at, transport.as_ref()).await;
+                            outcomes.push(deliver(&cfg, &d, queued_at, transport.as_ref()).await);
                         }
-                        ok
+                        outcomes.iter().all(|o| o.delivered)
                     }
                     Err(e) => {
+                        let error = format!("notifier {} {e}", cfg.notifier);
                         events::NotificationFailed {
                             receiver: &cfg.name,
-                            error: &format!("notifier {} {e}", cfg.notifier),
+                            error: &error,
                             final_attempt: true,
                         }
                         .emit();
+                        outcomes.push(Outcome {
+                            receiver: cfg.name.clone(),
+                            at_ms: pipeline::now_ms(),
+                            delivered: false,
+                            attempts: 0,
+                            detail: error,
+                        });
                         false
                     }
                 }
@@ -243,18 +275,30 @@ async fn run_receiver(
             id: job.id,
             group_key: job.group_key,
             delivered,
+            outcomes,
         });
     }
 }
 
 /// Delivers one rendered message, retrying transient failures with
 /// exponential backoff and jitter until the receiver's `retry_for` runs out.
+/// How one delivery ended, as recorded with the alerts it carried.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Outcome {
+    pub receiver: String,
+    pub at_ms: i64,
+    pub delivered: bool,
+    pub attempts: u32,
+    /// The answer (HTTP status and the start of the body) or the last error.
+    pub detail: String,
+}
+
 async fn deliver(
     cfg: &ReceiverConfig,
     d: &Delivery,
     queued_at: Instant,
     transport: &dyn HttpTransport,
-) -> bool {
+) -> Outcome {
     deliver_with(cfg, d, queued_at, transport, smtp::shared()).await
 }
 
@@ -265,28 +309,50 @@ async fn deliver_with(
     queued_at: Instant,
     transport: &dyn HttpTransport,
     mail: &dyn smtp::MailTransport,
-) -> bool {
+) -> Outcome {
     let deadline = queued_at + cfg.retry_for;
     let mut backoff = Duration::from_millis(250);
     let mut attempts = 0u32;
+    let outcome = |delivered, attempts, detail| Outcome {
+        receiver: cfg.name.clone(),
+        at_ms: pipeline::now_ms(),
+        delivered,
+        attempts,
+        detail,
+    };
+    let size = match d {
+        Delivery::Http(req) => req.body.len(),
+        Delivery::Email(e) => {
+            e.text.len() + e.html.as_ref().map_or(0, String::len) + e.subject.len()
+        }
+    };
     loop {
         attempts += 1;
-        let result = match d {
-            Delivery::Http(req) => match check_allowed(&req.url, &cfg.allow_hosts) {
-                Ok(()) => transport.send(req, cfg.timeout).await,
-                Err(e) => Err(e),
-            },
-            Delivery::Email(email) => smtp::send(cfg, email, mail).await,
+        let result = if size as u64 > cfg.max_body_bytes {
+            Err(DeliveryError::Permanent(format!(
+                "the rendered message has {size} bytes, more than the receiver's max_body_bytes ({})",
+                cfg.max_body_bytes
+            )))
+        } else {
+            match d {
+                Delivery::Http(req) => match check_allowed(&req.url, &cfg.allow_hosts) {
+                    Ok(()) => transport.send(req, cfg.timeout).await,
+                    Err(e) => Err(e),
+                },
+                Delivery::Email(email) => smtp::send(cfg, email, mail)
+                    .await
+                    .map(|()| "accepted by the SMTP server".to_string()),
+            }
         };
         match result {
-            Ok(()) => {
+            Ok(detail) => {
                 events::NotificationSent {
                     receiver: &cfg.name,
                     attempts,
                     latency: queued_at.elapsed(),
                 }
                 .emit();
-                return true;
+                return outcome(true, attempts, detail);
             }
             Err(e) => {
                 let give_up = e.is_permanent() || Instant::now() + backoff >= deadline;
@@ -297,7 +363,7 @@ async fn deliver_with(
                 }
                 .emit();
                 if give_up {
-                    return false;
+                    return outcome(false, attempts, e.to_string());
                 }
                 tokio::time::sleep(jitter(backoff)).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -347,7 +413,7 @@ mod tests {
     use super::*;
     use crate::config::Matcher;
     use std::sync::atomic::{AtomicU32, Ordering};
-    use transport::{BoxFuture, DeliveryError};
+    use transport::BoxFuture;
 
     /// Fails the first `failures` attempts with `error`, then accepts.
     struct Flaky {
@@ -361,7 +427,7 @@ mod tests {
             &'a self,
             _req: &'a crate::sandbox::HttpRequest,
             _t: Duration,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> BoxFuture<'a, Result<String, DeliveryError>> {
             Box::pin(async move {
                 let n = self.attempts.fetch_add(1, Ordering::SeqCst);
                 if n < self.failures {
@@ -371,7 +437,7 @@ mod tests {
                         DeliveryError::Transient("503".into())
                     })
                 } else {
-                    Ok(())
+                    Ok("200 OK".into())
                 }
             })
         }
@@ -388,6 +454,7 @@ mod tests {
             send_resolved: true,
             timeout: Duration::from_secs(1),
             retry_for: Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
             smtp: None,
         }
     }
@@ -501,10 +568,20 @@ mod tests {
         matching_routes(
             &root,
             &Labels::from_pairs([("severity", "critical")]),
-            "",
+            "{}",
             &mut matches,
         );
         let keys: Vec<&str> = matches.iter().map(|m| m.key.as_str()).collect();
-        assert_eq!(keys, vec!["{}/{}", "{}/{severity=\"critical\"}"]);
+        assert_eq!(keys, vec!["{}/{}/0", "{}/{severity=\"critical\"}/1"]);
+        for k in keys {
+            assert_eq!(
+                find_route(&root, "{}", k).map(|r| r.receiver.as_str()),
+                Some(if k.ends_with("/0") {
+                    "console"
+                } else {
+                    "pager"
+                })
+            );
+        }
     }
 }

@@ -40,6 +40,9 @@ use super::transport::HttpTransport;
 const RETENTION: std::time::Duration = std::time::Duration::from_secs(120 * 3600);
 const LOG_RETENTION_MS: i64 = RETENTION.as_millis() as i64;
 
+/// Delivery outcomes kept per alert.
+const OUTCOMES_PER_ALERT: usize = 10;
+
 /// The annotation a flapping alert carries while it is held.
 pub const FLAPPING_ANNOTATION: &str = "flapping";
 
@@ -63,6 +66,7 @@ pub(super) enum Msg {
         id: i64,
         group_key: String,
         delivered: bool,
+        outcomes: Vec<super::Outcome>,
     },
     /// Silences or acknowledgements changed.
     Controls,
@@ -83,6 +87,8 @@ pub struct Ack {
 #[derive(Default)]
 pub struct Controls {
     pub acks: HashMap<u64, Ack>,
+    /// The last delivery outcomes per alert fingerprint (16 hex digits).
+    pub outcomes: HashMap<String, Vec<super::Outcome>>,
     pub silences: Silences,
 }
 
@@ -244,6 +250,15 @@ impl Notifier {
         self.controls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The last delivery outcomes of an alert (fingerprint in hex).
+    pub fn outcomes(&self, fingerprint: &str) -> Vec<super::Outcome> {
+        self.lock()
+            .outcomes
+            .get(fingerprint)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The current acknowledgements.
     pub fn acks(&self) -> HashMap<u64, Ack> {
         self.controls
@@ -324,6 +339,17 @@ impl Pipeline {
             }
             Err(e) => tracing::error!(error = %e, "cannot load silences"),
         }
+        match self.durable.load_records(Record::Outcome) {
+            Ok(rows) => {
+                let mut c = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+                for (fp, json) in rows {
+                    if let Ok(list) = serde_json::from_str(&json) {
+                        c.outcomes.insert(fp, list);
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot load delivery outcomes"),
+        }
         match self.durable.load_records(Record::Ack) {
             Ok(rows) => {
                 let mut c = self.controls.lock().unwrap_or_else(|e| e.into_inner());
@@ -402,6 +428,7 @@ impl Pipeline {
                     id: job.id,
                     group_key: job.group_key,
                     delivered: false,
+                    outcomes: Vec::new(),
                 });
             }
         }
@@ -424,7 +451,8 @@ impl Pipeline {
     fn group(&mut self, now: i64, labels: &Labels, alert: Alert) -> Vec<String> {
         let mut keys = Vec::new();
         let mut matches = Vec::new();
-        matching_routes(&self.settings.route, labels, "", &mut matches);
+        let root = &self.settings.route;
+        matching_routes(root, labels, &super::route_id(None, root), &mut matches);
         for RouteMatch { route, key } in matches {
             if route.receiver.is_empty() {
                 continue;
@@ -514,6 +542,29 @@ impl Pipeline {
         }
     }
 
+    /// Keeps the last outcomes of each alert's notifications, so the API
+    /// shows what a receiver (a remediation endpoint, say) answered.
+    fn record_outcomes(&mut self, f: &Flush, outcomes: &[super::Outcome]) {
+        let mut c = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+        for a in &f.notification.alerts {
+            let list = c.outcomes.entry(a.fingerprint.clone()).or_default();
+            list.extend(outcomes.iter().cloned());
+            let excess = list.len().saturating_sub(OUTCOMES_PER_ALERT);
+            list.drain(..excess);
+            match serde_json::to_string(&list) {
+                Ok(json) => {
+                    if let Err(e) =
+                        self.durable
+                            .put_record(Record::Outcome, &a.fingerprint, Some(&json))
+                    {
+                        tracing::error!(error = %e, "cannot save delivery outcomes");
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot serialize delivery outcomes"),
+            }
+        }
+    }
+
     fn unack(&mut self, fp: u64) {
         let removed = self
             .controls
@@ -538,9 +589,16 @@ impl Pipeline {
         if gone.is_empty() {
             return;
         }
-        for fp in &gone {
-            self.resolved.remove(fp);
-            self.alerts.remove(fp);
+        {
+            let mut c = self.controls.lock().unwrap_or_else(|e| e.into_inner());
+            for fp in &gone {
+                self.resolved.remove(fp);
+                self.alerts.remove(fp);
+                let key = format!("{fp:016x}");
+                if c.outcomes.remove(&key).is_some() {
+                    let _ = self.durable.put_record(Record::Outcome, &key, None);
+                }
+            }
         }
         if let Err(e) = self.durable.save_notify_alerts([], gone) {
             tracing::error!(error = %e, "cannot forget resolved alerts");
@@ -630,22 +688,8 @@ impl Pipeline {
 
     /// Whether a route is inside a mute interval or outside its active ones.
     fn route_muted(&self, route_key: &str, now: i64) -> bool {
-        fn find<'a>(r: &'a RouteConfig, parent: &str, key: &str) -> Option<&'a RouteConfig> {
-            let own: Vec<String> = r.matchers.iter().map(ToString::to_string).collect();
-            let k = if parent.is_empty() {
-                format!("{{{}}}", own.join(","))
-            } else {
-                format!("{parent}/{{{}}}", own.join(","))
-            };
-            if k == key {
-                return Some(r);
-            }
-            if !key.starts_with(&k) {
-                return None;
-            }
-            r.routes.iter().find_map(|c| find(c, &k, key))
-        }
-        let Some(route) = find(&self.settings.route, "", route_key) else {
+        let root = &self.settings.route;
+        let Some(route) = super::find_route(root, &super::route_id(None, root), route_key) else {
             return false;
         };
         if route.mute_time_intervals.is_empty() && route.active_time_intervals.is_empty() {
@@ -680,7 +724,13 @@ impl Pipeline {
         self.groups.sent(f, now);
     }
 
-    fn on_done(&mut self, id: i64, group_key: &str, delivered: bool) {
+    fn on_done(
+        &mut self,
+        id: i64,
+        group_key: &str,
+        delivered: bool,
+        outcomes: Vec<super::Outcome>,
+    ) {
         let now = now_ms();
         let flush = match self.in_flight.get(group_key) {
             Some((current, _)) if *current == id => {
@@ -688,6 +738,11 @@ impl Pipeline {
             }
             _ => None,
         };
+        if let Some(f) = &flush
+            && !outcomes.is_empty()
+        {
+            self.record_outcomes(f, &outcomes);
+        }
         match (flush, delivered) {
             (Some(f), true) => self.log_sent(id, &f, now),
             (Some(_), false) => {
@@ -730,8 +785,8 @@ impl Pipeline {
                             self.settings = *settings;
                             self.configure(receivers);
                         }
-                        Msg::Done { id, group_key, delivered } => {
-                            self.on_done(id, &group_key, delivered)
+                        Msg::Done { id, group_key, delivered, outcomes } => {
+                            self.on_done(id, &group_key, delivered, outcomes)
                         }
                         Msg::Controls => {}
                     }

@@ -502,6 +502,7 @@ mod tests {
             send_resolved: true,
             timeout: Duration::from_secs(1),
             retry_for: Duration::from_secs(60),
+            max_body_bytes: 1 << 20,
             smtp,
         }
     }
@@ -513,7 +514,7 @@ mod tests {
             &'a self,
             _req: &'a crate::sandbox::HttpRequest,
             _timeout: Duration,
-        ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+        ) -> BoxFuture<'a, Result<String, DeliveryError>> {
             Box::pin(async { panic!("an e-mail went out over HTTP") })
         }
     }
@@ -531,7 +532,8 @@ mod tests {
             &NoHttp,
             &mail,
         )
-        .await;
+        .await
+        .delivered;
         assert!(delivered);
         assert_eq!(mail.attempts.load(Ordering::SeqCst), 3);
     }
@@ -553,7 +555,8 @@ mod tests {
             &NoHttp,
             &mail,
         )
-        .await;
+        .await
+        .delivered;
         assert!(!delivered);
         assert_eq!(mail.attempts.load(Ordering::SeqCst), 0);
     }

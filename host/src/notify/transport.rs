@@ -28,13 +28,15 @@ impl DeliveryError {
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Sends HTTP deliveries.
+/// Sends HTTP deliveries. On success, returns the response's status and
+/// the start of its body, which is recorded with the alerts (a remediation
+/// endpoint's answer, say).
 pub trait HttpTransport: Send + Sync {
     fn send<'a>(
         &'a self,
         req: &'a HttpRequest,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>>;
+    ) -> BoxFuture<'a, Result<String, DeliveryError>>;
 }
 
 /// The real HTTP transport.
@@ -42,7 +44,7 @@ pub struct Reqwest {
     client: reqwest::Client,
 }
 
-/// Responses larger than this are not read: only the status matters.
+/// How much of a response body is kept (in errors and outcomes).
 const MAX_BODY_IN_ERROR: usize = 512;
 
 impl Reqwest {
@@ -62,7 +64,7 @@ impl HttpTransport for Reqwest {
         &'a self,
         req: &'a HttpRequest,
         timeout: Duration,
-    ) -> BoxFuture<'a, Result<(), DeliveryError>> {
+    ) -> BoxFuture<'a, Result<String, DeliveryError>> {
         Box::pin(async move {
             let method = reqwest::Method::from_bytes(req.method.as_bytes()).map_err(|_| {
                 DeliveryError::Permanent(format!("invalid HTTP method {:?}", req.method))
@@ -77,11 +79,11 @@ impl HttpTransport for Reqwest {
                 .await
                 .map_err(|e| DeliveryError::Transient(format!("{}: {e}", req.url)))?;
             let status = resp.status();
-            if status.is_success() {
-                return Ok(());
-            }
             let body = resp.text().await.unwrap_or_default();
             let snippet: String = body.chars().take(MAX_BODY_IN_ERROR).collect();
+            if status.is_success() {
+                return Ok(format!("{status} {}", snippet.trim()).trim().to_string());
+            }
             let msg = format!("{} answered {status}: {snippet}", req.url);
             if status.is_server_error() || status.as_u16() == 429 || status.as_u16() == 408 {
                 Err(DeliveryError::Transient(msg))

@@ -62,6 +62,10 @@ CREATE TABLE IF NOT EXISTS silences (
     id TEXT PRIMARY KEY,
     silence TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS outcomes (
+    fingerprint TEXT PRIMARY KEY,
+    outcomes TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS acks (
     fingerprint TEXT PRIMARY KEY,
     ack TEXT NOT NULL
@@ -303,6 +307,11 @@ impl Durable {
                  ON CONFLICT(id) DO UPDATE SET silence = excluded.silence",
                 "DELETE FROM silences WHERE id = ?1",
             ),
+            Record::Outcome => (
+                "INSERT INTO outcomes (fingerprint, outcomes) VALUES (?1, ?2)
+                 ON CONFLICT(fingerprint) DO UPDATE SET outcomes = excluded.outcomes",
+                "DELETE FROM outcomes WHERE fingerprint = ?1",
+            ),
             Record::Ack => (
                 "INSERT INTO acks (fingerprint, ack) VALUES (?1, ?2)
                  ON CONFLICT(fingerprint) DO UPDATE SET ack = excluded.ack",
@@ -323,6 +332,7 @@ impl Durable {
         let sql = match table {
             Record::Silence => "SELECT id, silence FROM silences",
             Record::Ack => "SELECT fingerprint, ack FROM acks",
+            Record::Outcome => "SELECT fingerprint, outcomes FROM outcomes",
         };
         self.rows(sql, |row| Ok((row.get(0)?, row.get(1)?)))
     }
@@ -344,6 +354,8 @@ impl Durable {
 pub enum Record {
     Silence,
     Ack,
+    /// Delivery outcomes per alert fingerprint.
+    Outcome,
 }
 
 #[cfg(test)]
