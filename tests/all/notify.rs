@@ -556,3 +556,64 @@ routes = [{{ receiver = "tiny", continue = true }}, {{ receiver = "fix" }}]
     assert_eq!(body["params"]["model"], "resnet");
     v.stop().await;
 }
+
+/// A route inside one of its mute time intervals sends nothing, and a
+/// route outside its active intervals neither; without them, both send.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn time_intervals_mute_routes() {
+    let dir = TempDir::new("notify-mute");
+    install_plugins(
+        &dir.path().join("plugins"),
+        &["check-threshold", "notify-webhook"],
+    );
+    let target = Target::start(0.5).await;
+    let hook = Webhook::start().await;
+    let port = free_port();
+    let route = |name: &str, extra: &str| {
+        format!("{{ receiver = \"team\", matchers = ['alertname=\"{name}\"'], {extra} }}")
+    };
+    let cfg = config(
+        &dir,
+        &target,
+        &hook,
+        port,
+        &format!(
+            "group_by = [\"alertname\"]\ngroup_wait = \"0s\"\ngroup_interval = \"1s\"\n\
+             routes = [{}, {}]\n\n\
+             [[time_intervals]]\nname = \"always\"\n\
+             [[time_intervals.time_intervals]]\ntimes = [{{ start_time = \"00:00\", end_time = \"24:00\" }}]\n\n\
+             [[time_intervals]]\nname = \"never\"\n\
+             [[time_intervals.time_intervals]]\nyears = [\"1999\"]\nlocation = \"Europe/Berlin\"",
+            route("ErrorRatioHigh", "mute_time_intervals = [\"always\"]"),
+            route("ErrorRatioCritical", "active_time_intervals = [\"never\"]"),
+        ),
+    );
+    let addr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let env = [("VIGIL_TEST_API_TOKEN", "s3cret")];
+    let v = Vigil::start_with_env(&cfg, addr, &dir.path().join("vigil.log"), &env).await;
+    eventually(Duration::from_secs(10), "both alerts firing", || async {
+        let a = v.get_json("/api/v1/alerts").await;
+        let n = a["data"]["alerts"]
+            .as_array()?
+            .iter()
+            .filter(|a| a["state"] == "firing")
+            .count();
+        (n == 2).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(hook.requests().is_empty(), "{:?}", hook.received());
+    // The control: the same routes without the intervals (a reload) send.
+    let text = std::fs::read_to_string(&cfg)
+        .expect("read config")
+        .replace("mute_time_intervals = [\"always\"]", "")
+        .replace("active_time_intervals = [\"never\"]", "");
+    std::fs::write(&cfg, text).expect("write config");
+    eventually(
+        Duration::from_secs(15),
+        "both alerts once unmuted",
+        || async { (hook.requests().len() >= 2).then_some(()) },
+    )
+    .await;
+    v.stop().await;
+}
