@@ -48,9 +48,28 @@ pub fn render(s: &Shared) -> String {
         rules.len()
     );
 
-    h.push_str("<h2>Alerts</h2><table><tr><th>state</th><th>alert</th><th>labels</th><th>value</th><th>since</th><th>summary</th></tr>");
+    let notifier = s.notifier();
+    let acks = notifier.as_ref().map(|n| n.acks()).unwrap_or_default();
+    h.push_str("<h2>Alerts</h2><table><tr><th>state</th><th>alert</th><th>labels</th><th>value</th><th>since</th><th>summary</th><th>notifications</th></tr>");
     for r in &rules {
         for a in &r.alerts {
+            // What holds this alert's notifications back, if anything.
+            let pairs = crate::store::labels::Labels::from_pairs(
+                a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            );
+            let mut muted = Vec::new();
+            if let Some(n) = &notifier {
+                let silences = n.silenced_by(&pairs);
+                if !silences.is_empty() {
+                    muted.push(format!("silenced ({})", silences.join(", ")));
+                }
+            }
+            if let Some(ack) = u64::from_str_radix(&a.fingerprint, 16)
+                .ok()
+                .and_then(|fp| acks.get(&fp))
+            {
+                muted.push(format!("acknowledged by {}", ack.by));
+            }
             let labels: Vec<String> = a
                 .labels
                 .iter()
@@ -59,7 +78,8 @@ pub fn render(s: &Shared) -> String {
                 .collect();
             let _ = write!(
                 h,
-                "<tr><td><span class='badge {st}'>{st}</span></td><td>{name}</td><td><code>{labels}</code></td><td>{value}</td><td>{since}</td><td>{summary}</td></tr>",
+                "<tr><td><span class='badge {st}'>{st}</span></td><td>{name}</td><td><code>{labels}</code></td><td>{value}</td><td>{since}</td><td>{summary}</td><td>{muted}</td></tr>",
+                muted = esc(&muted.join("; ")),
                 st = esc(&a.state),
                 name = esc(&r.name),
                 labels = esc(&labels.join(", ")),
