@@ -7,6 +7,7 @@ mod demo;
 mod e2e;
 mod email;
 mod nab;
+mod notifiers;
 mod notify;
 mod plugins;
 mod promqltest;

@@ -51,6 +51,12 @@ struct Member {
 #[derive(Debug, Clone)]
 struct Group {
     route_key: String,
+    /// Alertmanager's group key (`Route.Key()` and the group labels),
+    /// shown in notifications.
+    display_key: String,
+    /// The notification log's key: receiver and display key, as
+    /// Alertmanager's log, so reordering sibling routes keeps the log.
+    log_key: String,
     receiver: String,
     send_resolved: bool,
     labels: Labels,
@@ -71,6 +77,8 @@ struct Group {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Flush {
     pub group_key: String,
+    /// Where the notification log records it.
+    pub log_key: String,
     /// The route the group belongs to (for its time intervals).
     pub route_key: String,
     pub notification: Notification,
@@ -133,13 +141,16 @@ fn ms(d: Duration) -> i64 {
 
 impl Groups {
     /// Adds or updates an alert in its group on a route, and returns the
-    /// group's key. `route_key` identifies the route (its path of
-    /// matchers); `receiver` is where the group's notifications go.
+    /// group's key. `route_key` identifies the route (unique per route);
+    /// `display_key` is Alertmanager's key of it (its path of matchers,
+    /// which siblings may share); `receiver` is where the group's
+    /// notifications go.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
         now: i64,
         route_key: &str,
+        display_key: &str,
         receiver: &str,
         send_resolved: bool,
         opts: &GroupOpts,
@@ -150,6 +161,8 @@ impl Groups {
         let key = format!("{route_key}:{glabels}");
         let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
             route_key: route_key.to_string(),
+            display_key: format!("{display_key}:{glabels}"),
+            log_key: format!("{receiver}/{display_key}:{glabels}"),
             receiver: receiver.to_string(),
             send_resolved,
             labels: glabels,
@@ -263,7 +276,7 @@ impl Groups {
             if !force
                 && (included.is_empty()
                     || !needs_update(
-                        self.log.get(key),
+                        self.log.get(&g.log_key),
                         &firing,
                         &resolved,
                         g.send_resolved,
@@ -289,8 +302,9 @@ impl Groups {
             }
             out.push(Flush {
                 group_key: key.clone(),
+                log_key: g.log_key.clone(),
                 route_key: g.route_key.clone(),
-                notification: notification(g, key, external_url, &included),
+                notification: notification(g, &g.display_key, external_url, &included),
                 entry: LogEntry {
                     firing,
                     resolved,
@@ -313,8 +327,7 @@ impl Groups {
     /// group's next flush is a `group_interval` after `now`, as
     /// Alertmanager restarts its timer when a flush returns.
     pub fn sent(&mut self, flush: &Flush, now: i64) {
-        self.log
-            .insert(flush.group_key.clone(), flush.entry.clone());
+        self.log.insert(flush.log_key.clone(), flush.entry.clone());
         let Some(g) = self.groups.get_mut(&flush.group_key) else {
             return;
         };
@@ -384,6 +397,14 @@ fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> N
         .collect();
     // Alertmanager sorts alerts by their labels.
     alerts.sort_by(|a, b| a.labels.cmp(&b.labels));
+    // Without send_resolved, resolved alerts are left out before the
+    // common labels are taken, as Alertmanager's RetryStage filters them
+    // before the notifier builds its template data.
+    let alerts: Vec<Alert> = alerts
+        .into_iter()
+        .filter(|a| g.send_resolved || a.status == AlertStatus::Firing)
+        .cloned()
+        .collect();
     let common_labels = common(alerts.iter().map(|a| &a.labels));
     let common_annotations = common(alerts.iter().map(|a| &a.annotations));
     let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
@@ -391,11 +412,6 @@ fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> N
     } else {
         AlertStatus::Resolved
     };
-    let alerts: Vec<Alert> = alerts
-        .into_iter()
-        .filter(|a| g.send_resolved || a.status == AlertStatus::Firing)
-        .cloned()
-        .collect();
     Notification {
         receiver: g.receiver.clone(),
         status,
@@ -465,7 +481,7 @@ mod tests {
         send_resolved: bool,
         (l, a): (Labels, Alert),
     ) {
-        g.insert(now, "{}", "team", send_resolved, o, &l, a);
+        g.insert(now, "{}", "{}", "team", send_resolved, o, &l, a);
     }
 
     /// Flushes and marks everything sent; returns (status, instances) per notification.
@@ -906,7 +922,7 @@ mod tests {
         let o = opts(0, 60, 3600);
         let mut g = Groups::default();
         let (la, a) = alert("Down", "a", AlertStatus::Firing, 0);
-        let key = g.insert(0, "{}", "team", true, &o, &la, a.clone());
+        let key = g.insert(0, "{}", "{}", "team", true, &o, &la, a.clone());
         flush(&mut g, 0);
         assert!(g.flush_due(60 * S, "", &mut NoFilter).is_empty());
         g.force(&key);
@@ -916,13 +932,16 @@ mod tests {
             status: AlertStatus::Resolved,
             ..a
         };
-        g.insert(130 * S, "{}", "team", true, &o, &la, resolved);
+        g.insert(130 * S, "{}", "{}", "team", true, &o, &la, resolved);
         let f = g.flush_due(180 * S, "", &mut NoFilter);
         g.sent(&f[0], 180 * S);
         assert!(!g.holds(la.fingerprint()));
         // The log survives regrouping.
         let g = g.with_log_only();
         assert!(g.is_empty());
-        assert_eq!(g.log.get(&key).map(|e| e.resolved.len()), Some(1));
+        assert_eq!(
+            g.log.get(&format!("team/{key}")).map(|e| e.resolved.len()),
+            Some(1)
+        );
     }
 }

@@ -47,6 +47,8 @@ const QUEUE_CAPACITY: usize = 10_000;
 pub struct RouteMatch<'a> {
     pub route: &'a RouteConfig,
     pub key: String,
+    /// Alertmanager's `Route.Key()`: the same path without child indexes.
+    pub display_key: String,
 }
 
 /// The id of `node`, the `index`-th child of the route with id `parent`
@@ -68,13 +70,24 @@ pub fn matching_routes<'a>(
     id: &str,
     out: &mut Vec<RouteMatch<'a>>,
 ) -> bool {
+    matching(node, labels, id, &route_id(None, node), out)
+}
+
+fn matching<'a>(
+    node: &'a RouteConfig,
+    labels: &Labels,
+    id: &str,
+    display: &str,
+    out: &mut Vec<RouteMatch<'a>>,
+) -> bool {
     if !node.matchers.iter().all(|m| m.matches(labels.get(&m.name))) {
         return false;
     }
     let before = out.len();
     for (i, child) in node.routes.iter().enumerate() {
         let child_id = route_id(Some((id, i)), child);
-        if matching_routes(child, labels, &child_id, out) && !child.continue_ {
+        let child_display = format!("{display}/{}", route_id(None, child));
+        if matching(child, labels, &child_id, &child_display, out) && !child.continue_ {
             break;
         }
     }
@@ -82,6 +95,7 @@ pub fn matching_routes<'a>(
         out.push(RouteMatch {
             route: node,
             key: id.to_string(),
+            display_key: display.to_string(),
         });
     }
     true

@@ -453,7 +453,12 @@ impl Pipeline {
         let mut matches = Vec::new();
         let root = &self.settings.route;
         matching_routes(root, labels, &super::route_id(None, root), &mut matches);
-        for RouteMatch { route, key } in matches {
+        for RouteMatch {
+            route,
+            key,
+            display_key,
+        } in matches
+        {
             if route.receiver.is_empty() {
                 continue;
             }
@@ -470,6 +475,7 @@ impl Pipeline {
             keys.push(self.groups.insert(
                 now,
                 &key,
+                &display_key,
                 &route.receiver,
                 send_resolved,
                 &opts,
@@ -714,7 +720,7 @@ impl Pipeline {
             Ok(entry) => {
                 if let Err(e) = self
                     .durable
-                    .complete(id, Some((&f.group_key, &entry, f.entry.at_ms)))
+                    .complete(id, Some((&f.log_key, &entry, f.entry.at_ms)))
                 {
                     tracing::error!(error = %e, "cannot record a sent notification");
                 }
