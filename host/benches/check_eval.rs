@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 
 use vigil::engine::window::Windows;
 use vigil::query::Sample;
-use vigil::sandbox::{Batch, CheckInstance, Limits, Sandbox, SeriesState};
+use vigil::sandbox::{
+    Batch, CheckInput, CheckInstance, LabelCache, LabelColumns, Limits, Sandbox, SeriesState,
+};
 use vigil::store::labels::Labels;
 
 const STEP_MS: i64 = 15_000;
@@ -79,7 +81,29 @@ fn sdk_batch(b: &Batch) -> vigil_plugin_sdk::Batch {
         offsets: b.offsets.clone(),
         timestamps: b.timestamps.clone(),
         values: b.values.clone(),
+        matched: b.series.len() as u32,
+        ..Default::default()
     }
+}
+
+/// The engine's label columns in the SDK's type, for the native side.
+fn sdk_labels(c: &LabelColumns) -> vigil_plugin_sdk::LabelColumns {
+    vigil_plugin_sdk::LabelColumns {
+        text: c.text.clone(),
+        strings: c.strings.clone(),
+        offsets: c.offsets.clone(),
+        names: c.names.clone(),
+        values: c.values.clone(),
+    }
+}
+
+/// A window's labels, or none at all for the step without labels.
+fn labels_of(windows: &Windows, i: usize, with: bool) -> impl Iterator<Item = (&str, &str)> {
+    windows
+        .labels(i)
+        .filter(|_| with)
+        .into_iter()
+        .flat_map(|l| l.iter())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -235,60 +259,83 @@ fn main() {
         }
         // A whole rule step, as the engine runs it, twice over the same
         // windows: once calling the Wasm plugin, once the native crate.
-        let (mut windows, mut samples) = make_windows(series, points);
-        let (mut wasm_t, mut native_t) = (Vec::new(), Vec::new());
-        let (mut batch, mut state) = (Batch::default(), SeriesState::default());
-        let (mut wasm_state, mut native_state) =
-            (None::<SeriesState>, None::<vigil_plugin_sdk::State>);
-        for round in 0..rounds + 1 {
-            let t_ms = (points + round) as i64 * STEP_MS;
-            for smp in samples.iter_mut() {
-                smp.value += 0.01;
+        // The series' labels go along (contract 0.2.0), from the rule's
+        // label cache as in the engine; the same step without them shows
+        // what they cost.
+        for with_labels in [true, false] {
+            let (mut windows, mut samples) = make_windows(series, points);
+            let mut labels = LabelCache::default();
+
+            let (mut wasm_t, mut native_t) = (Vec::new(), Vec::new());
+            let (mut batch, mut state) = (Batch::default(), SeriesState::default());
+            let (mut wasm_state, mut native_state) =
+                (None::<SeriesState>, None::<vigil_plugin_sdk::State>);
+            for round in 0..rounds + 1 {
+                let t_ms = (points + round) as i64 * STEP_MS;
+                for smp in samples.iter_mut() {
+                    smp.value += 0.01;
+                }
+                // Appending the step's points is common to both sides.
+                let t = Instant::now();
+                let present = windows.observe(t_ms, &samples);
+                let observe = t.elapsed();
+                // Wasm.
+                let t = Instant::now();
+                windows.fill(&present, &mut batch, &mut state);
+                if let Some(st) = wasm_state.take() {
+                    state = st;
+                }
+                labels.update(&batch.series, |k| {
+                    labels_of(&windows, present[k], with_labels)
+                });
+                let input = CheckInput {
+                    batch: std::mem::take(&mut batch),
+                    matched: present.len(),
+                    state: std::mem::take(&mut state),
+                    rule_state: Vec::new(),
+                };
+                let (input, out) = inst.evaluate_rule(t_ms, input, &mut labels);
+                let out = out.expect("wasm evaluate");
+                batch = input.batch;
+                wasm_state = Some(out.state);
+                let wasm_elapsed = observe + t.elapsed();
+                // Native: the same assembly, the same crate.
+                let t = Instant::now();
+                windows.fill(&present, &mut batch, &mut state);
+                labels.update(&batch.series, |k| {
+                    labels_of(&windows, present[k], with_labels)
+                });
+                let sdk = vigil_plugin_sdk::Batch {
+                    matched: batch.series.len() as u32,
+                    series: std::mem::take(&mut batch.series),
+                    offsets: std::mem::take(&mut batch.offsets),
+                    timestamps: std::mem::take(&mut batch.timestamps),
+                    values: std::mem::take(&mut batch.values),
+                    labels: sdk_labels(labels.columns()),
+                };
+                let nst = native_state.take().unwrap_or(vigil_plugin_sdk::State {
+                    offsets: vec![0; series + 1],
+                    data: Vec::new(),
+                });
+                native_state = Some((case.native)(case.params, t_ms, &sdk, &nst));
+                let native_elapsed = observe + t.elapsed();
+                (batch.series, batch.offsets, batch.timestamps, batch.values) =
+                    (sdk.series, sdk.offsets, sdk.timestamps, sdk.values);
+                // The first round warms the state and the instance's memory.
+                if round > 0 {
+                    wasm_t.push(wasm_elapsed);
+                    native_t.push(native_elapsed);
+                }
             }
-            // Appending the step's points is common to both sides.
-            let t = Instant::now();
-            let present = windows.observe(t_ms, &samples);
-            let observe = t.elapsed();
-            // Wasm.
-            let t = Instant::now();
-            windows.fill(&present, &mut batch, &mut state);
-            if let Some(st) = wasm_state.take() {
-                state = st;
-            }
-            let (b, _, out) =
-                inst.evaluate(t_ms, std::mem::take(&mut batch), std::mem::take(&mut state));
-            let out = out.expect("wasm evaluate");
-            batch = b;
-            wasm_state = Some(out.state);
-            let wasm_elapsed = observe + t.elapsed();
-            // Native: the same assembly, the same crate.
-            let t = Instant::now();
-            windows.fill(&present, &mut batch, &mut state);
-            let sdk = vigil_plugin_sdk::Batch {
-                series: std::mem::take(&mut batch.series),
-                offsets: std::mem::take(&mut batch.offsets),
-                timestamps: std::mem::take(&mut batch.timestamps),
-                values: std::mem::take(&mut batch.values),
-            };
-            let nst = native_state.take().unwrap_or(vigil_plugin_sdk::State {
-                offsets: vec![0; series + 1],
-                data: Vec::new(),
-            });
-            native_state = Some((case.native)(case.params, t_ms, &sdk, &nst));
-            let native_elapsed = observe + t.elapsed();
-            (batch.series, batch.offsets, batch.timestamps, batch.values) =
-                (sdk.series, sdk.offsets, sdk.timestamps, sdk.values);
-            // The first round warms the state and the instance's memory.
-            if round > 0 {
-                wasm_t.push(wasm_elapsed);
-                native_t.push(native_elapsed);
-            }
+            report(
+                case.name,
+                match with_labels {
+                    true => "rule step, labels (windows + batch + check)",
+                    false => "rule step, no labels",
+                },
+                median(wasm_t),
+                median(native_t),
+            );
         }
-        report(
-            case.name,
-            "rule step (windows + batch + check)",
-            median(wasm_t),
-            median(native_t),
-        );
     }
 }

@@ -3,23 +3,61 @@
 //! The record types ([`Batch`], [`State`], [`Verdict`], ...) are the ones the
 //! WIT bindings generate, so the columnar batch the host sends is read in
 //! place and the verdicts are returned without a conversion copy.
+//!
+//! A check comes in one of two forms:
+//! - **per series** (most checks): a function of one [`Series`] and its
+//!   state. It judges the series the query returned at this evaluation;
+//!   series that vanished since an earlier one get an ok verdict (so an
+//!   alert on them resolves, as in Prometheus) and keep their state.
+//! - **batch**: a function of the whole [`Batch`], every series' state and
+//!   the rule's own state, returning [`Verdicts`]. It sees vanished series
+//!   and whether the query matched anything, can group series (the `le`
+//!   buckets of a histogram), and may judge the rule as a whole.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 pub use vigil_plugin_sdk_bindings_check::{
-    Band, Batch, Context, Output, ParamDoc, PluginInfo, Series, State, Status, Verdict,
+    Band, Batch, Context, LabelColumns, Labels, Output, ParamDoc, PluginInfo, Series, State,
+    Status, Verdict,
 };
+
+/// The verdict on a vanished series of a per-series check.
+const VANISHED: &str = "series vanished";
+
+/// What a batch-form check returns.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Verdicts {
+    /// One verdict per series, in batch order.
+    pub series: Vec<Verdict>,
+    /// A verdict about the rule as a whole (alerting with the rule's labels
+    /// only), e.g. for a query that has matched nothing for too long.
+    pub rule: Option<Verdict>,
+}
+
+impl From<Vec<Verdict>> for Verdicts {
+    fn from(series: Vec<Verdict>) -> Self {
+        Verdicts { series, rule: None }
+    }
+}
 
 /// A check: the logic behind a `check` component.
 ///
 /// Usually implemented by the [`check`](macro@crate::check) attribute macro on
-/// a function; implement it by hand only for unusual cases.
+/// a function; implement it by hand only for unusual cases. A per-series
+/// check implements [`Check::evaluate_series`]; a batch check sets
+/// [`Check::BATCH`] and implements [`Check::evaluate_batch`].
 pub trait Check {
     /// The rule's `params` table, deserialized from JSON.
     type Params: DeserializeOwned;
     /// Learned state kept per series; `()` for a stateless check.
     type State: Serialize + DeserializeOwned + Default;
+    /// Learned state kept for the rule as a whole (batch checks); `()` for none.
+    type RuleState: Serialize + DeserializeOwned + Default;
+
+    /// Whether [`evaluate`] calls [`Check::evaluate_batch`] rather than
+    /// [`Check::try_evaluate_series`] once per returned series.
+    const BATCH: bool = false;
 
     /// Name, version, description and parameter docs.
     fn info() -> PluginInfo;
@@ -31,13 +69,18 @@ pub trait Check {
         Ok(())
     }
 
-    /// Judges one series, updating its state.
+    /// Judges one series the query returned, updating its state.
+    ///
+    /// The default (for batch checks, which never get here) is no-data.
     fn evaluate_series(
         params: &Self::Params,
         ctx: &Context,
         series: &Series<'_>,
         state: &mut Self::State,
-    ) -> Verdict;
+    ) -> Verdict {
+        let _ = (params, ctx, series, state);
+        Verdict::no_data()
+    }
 
     /// Like [`Check::evaluate_series`], but may fail the whole evaluation.
     ///
@@ -50,6 +93,27 @@ pub trait Check {
         state: &mut Self::State,
     ) -> Result<Verdict, String> {
         Ok(Self::evaluate_series(params, ctx, series, state))
+    }
+
+    /// Judges the whole batch: `states[i]` belongs to series `i`, `rule` to
+    /// the rule. [`evaluate`] calls it when [`Check::BATCH`] is set; the
+    /// default does what a per-series check does.
+    fn evaluate_batch(
+        params: &Self::Params,
+        ctx: &Context,
+        batch: &Batch,
+        states: &mut [Self::State],
+        rule: &mut Self::RuleState,
+    ) -> Result<Verdicts, String> {
+        let _ = rule;
+        let mut verdicts = Vec::with_capacity(batch.len());
+        for (series, state) in batch.iter().zip(states.iter_mut()) {
+            verdicts.push(match series.vanished {
+                true => Verdict::ok(0.0).with_message(VANISHED),
+                false => Self::try_evaluate_series(params, ctx, &series, state)?,
+            });
+        }
+        Ok(verdicts.into())
     }
 }
 
@@ -65,11 +129,15 @@ pub fn configure<C: Check>(json: &str) -> Result<C::Params, String> {
 
 /// Evaluates every series of `batch` in one pass.
 ///
-/// Checks that the batch's and the state's offsets are consistent (the host
-/// may send an empty state, meaning "no state for any series"), decodes each
-/// series' state (empty or undecodable bytes give `C::State::default()`),
-/// calls [`Check::try_evaluate_series`], and encodes the new states into one
-/// columnar [`State`]. Never panics on malformed input: it returns `Err`.
+/// Checks that the batch and the state are consistent, decodes each slot's
+/// state (empty or undecodable bytes give the default), runs the check, and
+/// encodes the new states into one columnar [`State`] with one slot per
+/// series and the rule's slot last. The state passed in may be empty (no
+/// state at all), cover the series only, or the series and the rule. Never
+/// panics on malformed input: it returns `Err`.
+///
+/// A per-series check streams: each series' state is decoded, judged and
+/// encoded in turn, and a vanished series' state bytes are copied through.
 pub fn evaluate<C: Check>(
     params: &C::Params,
     now: i64,
@@ -85,56 +153,127 @@ pub fn evaluate<C: Check>(
         ));
     }
     check_offsets("batch", &batch.offsets, n, batch.values.len())?;
+    check_labels(&batch.labels, n)?;
+    if batch.matched as usize > n {
+        return Err(format!(
+            "malformed batch: {} series matched but the batch has {n}",
+            batch.matched
+        ));
+    }
     let has_state = !state.offsets.is_empty();
     if has_state {
-        check_offsets("state", &state.offsets, n, state.data.len())?;
+        let slots = if state.offsets.len() == n + 2 {
+            n + 1
+        } else {
+            n
+        };
+        check_offsets("state", &state.offsets, slots, state.data.len())?;
     }
-
+    let slot = |i: usize| if has_state { state.get(i) } else { None };
     let ctx = Context { now };
-    let mut verdicts = Vec::with_capacity(n);
-    let mut offsets = Vec::with_capacity(n + 1);
+    let mut offsets = Vec::with_capacity(n + 2);
     // The new state is usually about as large as the old one.
     let mut data = Vec::with_capacity(state.data.len());
     offsets.push(0u32);
-    let mut start = 0usize;
-    let ends = batch.offsets.get(1..).unwrap_or_default();
-    for (i, (&id, &end)) in batch.series.iter().zip(ends).enumerate() {
-        let end = end as usize;
-        let (Some(timestamps), Some(values)) = (
-            batch.timestamps.get(start..end),
-            batch.values.get(start..end),
-        ) else {
+    let push_end = |offsets: &mut Vec<u32>, data: &Vec<u8>| match u32::try_from(data.len()) {
+        Ok(len) => {
+            offsets.push(len);
+            Ok(())
+        }
+        Err(_) => Err("state exceeds 4 GiB".to_string()),
+    };
+
+    let mut verdicts = Vec::with_capacity(n);
+    let rule_verdict = if C::BATCH {
+        let mut states: Vec<C::State> = (0..n)
+            .map(|i| slot(i).map(decode_state).unwrap_or_default())
+            .collect();
+        let mut rule: C::RuleState = slot(n).map(decode_state).unwrap_or_default();
+        let out = C::evaluate_batch(params, &ctx, batch, &mut states, &mut rule)?;
+        if out.series.len() != n {
             return Err(format!(
-                "malformed batch: series {i} has offsets {start}..{end}"
+                "the check returned {} verdicts for {n} series",
+                out.series.len()
             ));
-        };
-        start = end;
-        let series = Series {
-            id,
-            timestamps,
-            values,
-        };
-        let mut series_state: C::State = if has_state {
-            state.get(i).map(decode_state).unwrap_or_default()
-        } else {
-            C::State::default()
-        };
-        verdicts.push(C::try_evaluate_series(
-            params,
-            &ctx,
-            &series,
-            &mut series_state,
-        )?);
-        encode_state(&series_state, &mut data)?;
-        let Ok(len) = u32::try_from(data.len()) else {
-            return Err("state exceeds 4 GiB".to_string());
-        };
-        offsets.push(len);
-    }
+        }
+        verdicts = out.series;
+        for s in &states {
+            encode_state(s, &mut data)?;
+            push_end(&mut offsets, &data)?;
+        }
+        encode_state(&rule, &mut data)?;
+        push_end(&mut offsets, &data)?;
+        out.rule
+    } else {
+        for i in 0..n {
+            let Some(series) = batch.get(i) else {
+                return Err(format!("malformed batch: series {i} is out of range"));
+            };
+            if series.vanished {
+                verdicts.push(Verdict::ok(0.0).with_message(VANISHED));
+                data.extend_from_slice(slot(i).unwrap_or_default());
+            } else {
+                let mut series_state: C::State = slot(i).map(decode_state).unwrap_or_default();
+                verdicts.push(C::try_evaluate_series(
+                    params,
+                    &ctx,
+                    &series,
+                    &mut series_state,
+                )?);
+                encode_state(&series_state, &mut data)?;
+            }
+            push_end(&mut offsets, &data)?;
+        }
+        // A per-series check keeps no rule state; keep what is there.
+        data.extend_from_slice(slot(n).unwrap_or_default());
+        push_end(&mut offsets, &data)?;
+        None
+    };
     Ok(Output {
         verdicts,
         state: State { offsets, data },
+        rule_verdict,
     })
+}
+
+/// The label columns cover `n` series (or none at all), every index is in
+/// the string table, and the table's offsets are on character boundaries.
+fn check_labels(labels: &LabelColumns, n: usize) -> Result<(), String> {
+    if labels.names.len() != labels.values.len() {
+        return Err(format!(
+            "malformed labels: {} names but {} values",
+            labels.names.len(),
+            labels.values.len()
+        ));
+    }
+    if !labels.is_unlabelled() {
+        check_offsets("labels", &labels.offsets, n, labels.names.len())?;
+    }
+    let strings = &labels.strings;
+    if let Some(i) = strings.windows(2).position(|w| w[1] < w[0]) {
+        return Err(format!("malformed labels: string offsets decrease at {i}"));
+    }
+    if let Some(&bad) = strings
+        .iter()
+        .find(|&&o| !labels.text.is_char_boundary(o as usize))
+    {
+        return Err(format!(
+            "malformed labels: string offset {bad} is not a character boundary of {} bytes",
+            labels.text.len()
+        ));
+    }
+    let count = strings.len().saturating_sub(1);
+    if let Some(&k) = labels
+        .names
+        .iter()
+        .chain(&labels.values)
+        .find(|&&k| k as usize >= count)
+    {
+        return Err(format!(
+            "malformed labels: string {k} is out of a table of {count}"
+        ));
+    }
+    Ok(())
 }
 
 /// `offsets` must have `n + 1` entries, start at 0, never decrease and end at `len`.
@@ -163,7 +302,11 @@ fn check_offsets(what: &str, offsets: &[u32], n: usize, len: usize) -> Result<()
     if last != len {
         return Err(format!(
             "malformed {what}: last offset is {last} but there are {len} {}",
-            if what == "state" { "bytes" } else { "points" }
+            match what {
+                "state" => "bytes",
+                "labels" => "labels",
+                _ => "points",
+            }
         ));
     }
     Ok(())
@@ -239,6 +382,7 @@ mod tests {
     impl Check for Counting {
         type Params = P;
         type State = Count;
+        type RuleState = ();
 
         fn info() -> PluginInfo {
             PluginInfo {
@@ -279,7 +423,9 @@ mod tests {
         let out = evaluate::<Counting>(&p, 0, &batch(), &State::default()).unwrap();
         let statuses: Vec<_> = out.verdicts.iter().map(|v| v.status).collect();
         assert_eq!(statuses, [Status::Firing, Status::NoData, Status::Ok]);
-        assert_eq!(out.state.offsets.len(), 4);
+        // One slot per series, then the rule's (empty: a per-series check).
+        assert_eq!(out.state.offsets.len(), 5);
+        assert_eq!(out.state.get(3), Some(&[][..]));
         assert_eq!(
             decode_state_at::<Count>(&out.state, 0),
             Count { seen: 3, last: 3.0 }
@@ -413,5 +559,183 @@ mod tests {
             })
         );
         assert!(v.is_firing());
+    }
+
+    /// A batch check: counts the series per `job`, judges vanished series,
+    /// and remembers for the rule how many evaluations matched nothing.
+    struct PerJob;
+
+    impl Check for PerJob {
+        type Params = ();
+        type State = u32;
+        type RuleState = u32;
+        const BATCH: bool = true;
+
+        fn info() -> PluginInfo {
+            <Counting as Check>::info()
+        }
+
+        fn evaluate_batch(
+            _: &(),
+            ctx: &Context,
+            batch: &Batch,
+            states: &mut [u32],
+            rule: &mut u32,
+        ) -> Result<Verdicts, String> {
+            let mut series = Vec::new();
+            for (s, st) in batch.iter().zip(states.iter_mut()) {
+                *st += 1;
+                let job = s.labels().get("job").unwrap_or("none");
+                let same = batch
+                    .iter()
+                    .filter(|o| o.labels().get("job") == Some(job))
+                    .count();
+                series.push(match s.is_vanished() {
+                    true => Verdict::firing(ctx.now as f64).with_label("job", job),
+                    false => Verdict::ok(same as f64).with_severity(job),
+                });
+            }
+            if batch.matched_nothing() {
+                *rule += 1;
+            }
+            let rule = (*rule > 0).then(|| Verdict::firing(f64::from(*rule)));
+            Ok(Verdicts { series, rule })
+        }
+    }
+
+    fn labelled() -> Batch {
+        let mut b = Batch::default();
+        b.push_labeled(1, &[("job", "a"), ("__name__", "up")], &[1], &[1.0]);
+        b.push_labeled(2, &[("job", "b")], &[1], &[1.0]);
+        b.push_vanished(3, &[("job", "a")], &[0], &[1.0]);
+        b
+    }
+
+    #[test]
+    fn labels_are_read_in_place_and_sorted() {
+        let b = labelled();
+        let s = b.get(0).unwrap();
+        let pairs: Vec<_> = s.labels().iter().collect();
+        assert_eq!(pairs, [("__name__", "up"), ("job", "a")]);
+        assert_eq!(s.labels().get("job"), Some("a"));
+        assert_eq!(s.labels().get("nope"), None);
+        assert_eq!(
+            format!("{:?}", s.labels()),
+            r#"{"__name__": "up", "job": "a"}"#
+        );
+        assert!(!s.is_vanished());
+        assert!(b.get(2).unwrap().is_vanished());
+        assert_eq!((b.matched(), b.len()), (2, 3));
+        // Series pushed without labels, and a host sending no labels at all.
+        let mut plain = Batch::default();
+        plain.push_series(9, &[1], &[1.0]);
+        plain.push_labeled(8, &[("a", "b")], &[1], &[1.0]);
+        assert!(plain.get(0).unwrap().labels().is_empty());
+        assert_eq!(plain.get(1).unwrap().labels().len(), 1);
+        let bare = Batch {
+            labels: LabelColumns {
+                text: String::new(),
+                strings: Vec::new(),
+                offsets: Vec::new(),
+                names: Vec::new(),
+                values: Vec::new(),
+            },
+            ..plain.clone()
+        };
+        let out = evaluate::<Counting>(&P { limit: 0.0 }, 0, &bare, &State::default()).unwrap();
+        assert_eq!(out.verdicts.len(), 2);
+    }
+
+    #[test]
+    #[should_panic(expected = "before the vanished ones")]
+    fn returned_series_come_first() {
+        let mut b = Batch::default();
+        b.push_vanished(1, &[], &[], &[]);
+        b.push_series(2, &[], &[]);
+    }
+
+    #[test]
+    fn per_series_checks_resolve_vanished_series_and_keep_their_state() {
+        let p = P { limit: 0.5 };
+        let mut b = Batch::default();
+        b.push_series(1, &[1, 2], &[1.0, 2.0]);
+        b.push_vanished(2, &[], &[1], &[9.0]);
+        let mut bytes = Vec::new();
+        encode_state(&Count { seen: 4, last: 9.0 }, &mut bytes).unwrap();
+        let state = State {
+            offsets: vec![0, 0, bytes.len() as u32],
+            data: bytes.clone(),
+        };
+        let out = evaluate::<Counting>(&p, 2, &b, &state).unwrap();
+        assert_eq!(out.verdicts[0].status, Status::Firing);
+        assert_eq!(out.verdicts[1].status, Status::Ok);
+        assert_eq!(out.verdicts[1].message.as_deref(), Some("series vanished"));
+        // The vanished series' bytes come back untouched; the rule slot is empty.
+        assert_eq!(out.state.get(1), Some(&bytes[..]));
+        assert_eq!(out.state.get(2), Some(&[][..]));
+        assert_eq!(out.rule_verdict, None);
+    }
+
+    #[test]
+    fn batch_checks_see_everything_and_keep_rule_state() {
+        let b = labelled();
+        let out = evaluate::<PerJob>(&(), 7, &b, &State::default()).unwrap();
+        let v = &out.verdicts;
+        assert_eq!((v[0].score, v[0].severity.as_deref()), (2.0, Some("a")));
+        assert_eq!((v[1].score, v[1].severity.as_deref()), (1.0, Some("b")));
+        assert_eq!(v[2].status, Status::Firing);
+        assert_eq!(v[2].labels, [("job".to_string(), "a".to_string())]);
+        assert_eq!(out.rule_verdict, None);
+        assert_eq!(out.state.offsets.len(), 5);
+        assert_eq!(decode_state_at::<u32>(&out.state, 2), 1);
+
+        // Nothing matched twice: the rule's state counts it, through bytes.
+        let empty = Batch::default();
+        let once = evaluate::<PerJob>(&(), 8, &empty, &out.state).unwrap_err();
+        assert!(once.contains("malformed state"), "{once}");
+        let first = evaluate::<PerJob>(&(), 8, &empty, &State::default()).unwrap();
+        assert_eq!(first.state.offsets.len(), 2);
+        let second = evaluate::<PerJob>(&(), 9, &empty, &first.state).unwrap();
+        assert_eq!(second.rule_verdict.map(|v| v.score), Some(2.0));
+    }
+
+    #[test]
+    fn rejects_malformed_labels() {
+        let p = P { limit: 2.0 };
+        let ok = labelled();
+        let with = |f: &dyn Fn(&mut LabelColumns)| {
+            let mut b = ok.clone();
+            f(&mut b.labels);
+            evaluate::<Counting>(&p, 0, &b, &State::default()).unwrap_err()
+        };
+        let cases: Vec<(String, &str)> = vec![
+            (
+                with(&|l| l.values.pop().map(drop).unwrap_or(())),
+                "names but",
+            ),
+            (
+                with(&|l| l.offsets.truncate(2)),
+                "malformed labels: 2 offsets for 3 series",
+            ),
+            (with(&|l| l.names[0] = 99), "string 99 is out of a table"),
+            (
+                with(&|l| {
+                    l.text = "é".repeat(l.text.len());
+                    l.strings[1] = 1;
+                }),
+                "not a character boundary",
+            ),
+            (with(&|l| l.strings.swap(1, 2)), "string offsets decrease"),
+        ];
+        for (err, want) in cases {
+            assert!(err.contains(want), "{err:?} should contain {want:?}");
+        }
+        let mut b = ok.clone();
+        b.matched = 4;
+        let err = evaluate::<Counting>(&p, 0, &b, &State::default()).unwrap_err();
+        assert!(
+            err.contains("4 series matched but the batch has 3"),
+            "{err}"
+        );
     }
 }

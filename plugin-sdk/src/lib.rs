@@ -1,7 +1,8 @@
 //! Write Vigil check and notifier plugins in Rust.
 //!
 //! A plugin is a `wasm32-wasip2` component that implements one of the two
-//! worlds of `wit/vigil-plugin.wit`. This crate hides the component glue
+//! worlds of `wit/vigil-plugin-0.2.0.wit` (`vigil:plugin@0.2.0`; the host
+//! also keeps loading plugins built against `wit/vigil-plugin.wit`, 0.1.0). This crate hides the component glue
 //! behind two attribute macros, [`check`](macro@check) and
 //! [`notifier`](macro@notifier), over a plain function that takes typed,
 //! serde-deserialized parameters. Everything but
@@ -47,8 +48,34 @@
 //! and optionally a fourth `state: &mut S` for learned per-series state
 //! (`S: Serialize + Deserialize + Default`); it returns a [`Verdict`] or
 //! `Result<Verdict, String>` (an `Err` fails the whole evaluation). The host
-//! calls it once per rule evaluation for all series in one columnar batch;
-//! [`evaluate`] walks the series and round-trips the state.
+//! calls the plugin once per rule evaluation for all series in one columnar
+//! batch; [`evaluate`] walks the series the query returned and round-trips
+//! the state. `series.labels()` gives a series' labels; a verdict may carry
+//! the alert's severity ([`Verdict::with_severity`]) and extra labels
+//! ([`Verdict::with_label`]).
+//!
+//! A check that needs the whole batch (grouping series by their labels,
+//! judging series that vanished, or the rule as a whole when its query
+//! matches nothing) takes `batch: &Batch` instead of a series, then
+//! optionally `states: &mut [S]` (one per series) and `rule: &mut R` (the
+//! rule's own state), and returns [`Verdicts`] (or `Vec<Verdict>`, or a
+//! `Result` of either):
+//!
+//! ```
+//! use vigil_plugin_sdk::prelude::*;
+//!
+//! /// Fires for the rule when its query matches nothing.
+//! #[check(name = "nothing")]
+//! pub fn nothing(_: &NoParams, _: &Context, batch: &Batch) -> Verdicts {
+//!     let series = batch.iter().map(|_| Verdict::ok(0.0)).collect();
+//!     let rule = batch.matched_nothing().then(|| Verdict::firing(1.0));
+//!     Verdicts { series, rule }
+//! }
+//!
+//! let params = vigil_plugin_sdk::configure::<Plugin>("").unwrap();
+//! let out = vigil_plugin_sdk::evaluate::<Plugin>(&params, 0, &Batch::default(), &State::default()).unwrap();
+//! assert!(out.rule_verdict.unwrap().is_firing());
+//! ```
 //!
 //! # State encoding
 //!
@@ -73,6 +100,7 @@
 extern crate self as vigil_plugin_sdk;
 
 pub mod check;
+pub mod duration;
 pub mod json;
 pub mod notifier;
 mod params;
@@ -83,8 +111,8 @@ mod time;
 /// them with [`notifier::template_data`].
 pub use vigil_template as template;
 
-pub use check::{Band, Batch, Output, ParamDoc, PluginInfo, State, Status, Verdict};
-pub use check::{Check, Context, Series, configure, evaluate};
+pub use check::{Band, Batch, LabelColumns, Output, ParamDoc, PluginInfo, State, Status, Verdict};
+pub use check::{Check, Context, Labels, Series, Verdicts, configure, evaluate};
 pub use notifier::Notifier;
 pub use params::{NoParams, ParamDocs, parse_params};
 /// The SDK's `serde`, for `#[serde(crate = "vigil_plugin_sdk::serde")]`.
@@ -96,7 +124,9 @@ pub use vigil_plugin_sdk_macros::{Params, check, notifier};
 
 /// Everything a plugin usually needs: `use vigil_plugin_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::check::{Band, Batch, Context, Output, Series, State, Status, Verdict};
+    pub use crate::check::{
+        Band, Batch, Context, Labels, Output, Series, State, Status, Verdict, Verdicts,
+    };
     pub use crate::notifier::{
         Alert, AlertStatus, Delivery, Email, HttpRequest, Notification, Pair,
     };

@@ -1,6 +1,7 @@
 //! One test binary for the whole system (the wasmtime layout): each module
 //! drives the real `vigil` binary or library with real Wasm guests.
 
+mod alertmanager;
 mod checks;
 mod config_errors;
 mod demo;
@@ -13,3 +14,5 @@ mod plugins;
 mod promqltest;
 mod ruletest;
 mod sandbox;
+mod state;
+mod sources;

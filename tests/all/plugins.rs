@@ -301,7 +301,7 @@ fn vigil_plugins_lists_plugins_and_explains_broken_files() {
         "{text}"
     );
     assert!(
-        text.contains("- above: Option<f64>  Fire when"),
+        text.contains("- above: Option<Levels>  Fire when"),
         "parameters are documented:\n{text}"
     );
     assert!(

@@ -52,6 +52,7 @@ fn every_fixture_has_a_test() {
         "fixture-panic",
         "fixture-recurse",
         "fixture-threshold-v2", // tests/all/plugins.rs
+        "fixture-check-v0-1",   // tests/all/checks.rs
     ];
     for f in fixture_crates() {
         assert!(

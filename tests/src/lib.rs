@@ -668,3 +668,531 @@ impl Drop for SmtpServer {
         let _ = self.child.wait();
     }
 }
+
+// Benchmarks beside Prometheus: the peer process, process figures, and
+// values read from a `/metrics` page.
+
+/// A running Prometheus (Debian's `prometheus` package, 2.42; another
+/// binary with `VIGIL_PROMETHEUS`) on a loopback port, killed on drop.
+pub struct Prometheus {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+}
+
+impl Prometheus {
+    /// Starts `prometheus` with this config file, storing its TSDB in
+    /// `data_dir`, plus `args`; waits until it is ready.
+    pub async fn start(config: &Path, data_dir: &Path, log: &Path, args: &[&str]) -> Prometheus {
+        let bin = std::env::var_os("VIGIL_PROMETHEUS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        let out = std::fs::File::create(log).expect("log file");
+        let err = out.try_clone().expect("log file");
+        let child = std::process::Command::new(&bin)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", data_dir.display()))
+            .arg(format!("--web.listen-address={addr}"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {} ({e}): `apt-get install prometheus`",
+                    bin.display()
+                )
+            });
+        let mut p = Prometheus {
+            child,
+            addr,
+            log: log.to_path_buf(),
+        };
+        let url = format!("http://{addr}/-/ready");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!(
+                    "prometheus exited ({status}) before it was ready; log:\n{}",
+                    p.log_text()
+                );
+            }
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status().is_success()
+            {
+                return p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "prometheus did not become ready; log:\n{}",
+                p.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Its own `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        get_text(&format!("http://{}/metrics", self.addr)).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let url = format!("http://{}{path}", self.addr);
+        reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"))
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET's body, or the empty string when it fails.
+pub async fn get_text(url: &str) -> String {
+    match reqwest::get(url).await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    }
+}
+
+/// What `/proc` says about a process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcStats {
+    /// Resident memory now (`VmRSS`).
+    pub rss_bytes: u64,
+    /// The most resident memory so far (`VmHWM`).
+    pub peak_rss_bytes: u64,
+    /// User plus system CPU time so far.
+    pub cpu_seconds: f64,
+}
+
+impl ProcStats {
+    /// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`; zeros when the
+    /// process is gone.
+    pub fn of(pid: u32) -> ProcStats {
+        let mut s = ProcStats::default();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kib = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+                .map_or(0, |k| k * 1024)
+        };
+        s.rss_bytes = kib("VmRSS:");
+        s.peak_rss_bytes = kib("VmHWM:");
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are
+        // the 14th and 15th fields, in clock ticks (USER_HZ, 100 on Linux).
+        if let Some((_, rest)) = stat.rsplit_once(')') {
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let tick = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+            s.cpu_seconds = (tick(11) + tick(12)) / 100.0;
+        }
+        s
+    }
+}
+
+/// The value of the series `name{labels}` on a `/metrics` page, matching
+/// the label part exactly as written (`""` for none), like
+/// `metric_value(text, "up", r#"job="x""#)`.
+pub fn metric_value(text: &str, name: &str, labels: &str) -> Option<f64> {
+    let series = if labels.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}{{{labels}}}")
+    };
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(&series)?;
+        let v = rest.strip_prefix(' ')?.split_whitespace().next()?;
+        v.parse().ok()
+    })
+}
+
+/// The sum of every series of `name` on a `/metrics` page whose label part
+/// contains `filter` (`""` for all).
+pub fn metric_sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix(name)?;
+            let (labels, value) = match rest.strip_prefix('{') {
+                Some(r) => r.split_once("} ")?,
+                None => ("", rest.strip_prefix(' ')?),
+            };
+            if !labels.contains(filter) {
+                return None;
+            }
+            value.split_whitespace().next()?.parse::<f64>().ok()
+        })
+        .sum()
+}
+
+/// Sorted durations (or any figures) summarised: median, p90, min, max.
+pub fn summary(values: &mut [f64]) -> Option<(f64, f64, f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let at = |p: f64| values[((values.len() - 1) as f64 * p).round() as usize];
+    Some((at(0.5), at(0.9), values[0], values[values.len() - 1]))
+}
+
+// Alertmanager: a real one on loopback, the reference for the notification
+// pipeline.
+
+/// The Alertmanager binary: `VIGIL_TEST_ALERTMANAGER`, or Debian's
+/// `/usr/bin/prometheus-alertmanager`; `None` when it is not installed.
+pub fn alertmanager_bin() -> Option<PathBuf> {
+    let bin = std::env::var_os("VIGIL_TEST_ALERTMANAGER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus-alertmanager"));
+    bin.exists().then_some(bin)
+}
+
+/// A real Alertmanager (Debian's `prometheus-alertmanager`, 0.25) on
+/// 127.0.0.1 and a free port, with gossip off and its state in a temporary
+/// directory; killed on drop.
+pub struct Alertmanager {
+    pub addr: SocketAddr,
+    child: std::process::Child,
+    dir: TempDir,
+}
+
+impl Alertmanager {
+    /// Starts one with `config` (Alertmanager's YAML) and waits until it is
+    /// ready. Without the binary, prints a SKIPPED line naming `test` and
+    /// returns `None`: the caller returns too (CI installs the package).
+    pub async fn start(test: &str, config: &str) -> Option<Alertmanager> {
+        let Some(bin) = alertmanager_bin() else {
+            eprintln!(
+                "SKIPPED {test}: prometheus-alertmanager is not installed (`apt-get install prometheus-alertmanager`, which `cargo xtask test` does)"
+            );
+            return None;
+        };
+        let dir = TempDir::new("alertmanager");
+        let cfg = dir.path().join("alertmanager.yml");
+        std::fs::write(&cfg, config).expect("write alertmanager.yml");
+        // A free port can be taken before Alertmanager binds it: try again
+        // on another one.
+        let log = dir.path().join("alertmanager.log");
+        for _ in 0..3 {
+            let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+            let out = std::fs::File::create(&log).expect("log file");
+            let err = out.try_clone().expect("log file");
+            let mut child = std::process::Command::new(&bin)
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address={addr}"))
+                .arg("--cluster.listen-address=")
+                .arg("--log.level=debug")
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err))
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+            if alertmanager_ready(&mut child, addr).await {
+                return Some(Alertmanager { addr, child, dir });
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if !text.contains("address already in use") {
+                panic!("Alertmanager did not become ready; its log:\n{text}");
+            }
+        }
+        panic!("Alertmanager found no free port in three tries");
+    }
+
+    /// The base URL, like `http://127.0.0.1:9093`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What Alertmanager logged (at debug level).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("alertmanager.log")).unwrap_or_default()
+    }
+
+    /// `POST /api/v2/alerts` with a JSON array of postable alerts, as
+    /// Prometheus sends them; panics unless Alertmanager accepts them.
+    pub async fn post_alerts(&self, client: &reqwest::Client, alerts: &serde_json::Value) {
+        let r = client
+            .post(format!("{}/api/v2/alerts", self.url()))
+            .json(alerts)
+            .send()
+            .await
+            .expect("POST /api/v2/alerts");
+        let status = r.status();
+        assert!(
+            status.is_success(),
+            "Alertmanager refused the alerts: {status} {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+
+    /// `GET /api/v2/alerts`: the alerts that are active, silenced or
+    /// inhibited now (resolved ones are left out).
+    pub async fn alerts(&self) -> Vec<serde_json::Value> {
+        let url = format!("{}/api/v2/alerts", self.url());
+        let v: serde_json::Value = reqwest::get(&url)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: not JSON: {e}"));
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// `POST /api/v2/silences` with a silence in API v2's shape; returns
+    /// its id.
+    pub async fn post_silence(&self, silence: &serde_json::Value) -> String {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/v2/silences", self.url()))
+            .json(silence)
+            .send()
+            .await
+            .expect("POST /api/v2/silences");
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        assert!(status.is_success(), "silence refused: {status} {body}");
+        body["silenceID"].as_str().unwrap_or_default().to_string()
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for an Alertmanager's `/-/ready`; `false` if it exited first or
+/// took longer than 20 s.
+async fn alertmanager_ready(child: &mut std::process::Child, addr: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = format!("http://{addr}/-/ready");
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if let Ok(r) = reqwest::get(&url).await
+            && r.status().is_success()
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+// Remote sources: a Prometheus scraping loopback targets (the peer above),
+// and an authenticating proxy in front of it.
+
+/// The Prometheus binary [`Prometheus::start`] runs: `VIGIL_PROMETHEUS`, or
+/// Debian's `/usr/bin/prometheus`; `None` when it is not there.
+pub fn prometheus_bin() -> Option<PathBuf> {
+    let bin = std::env::var_os("VIGIL_PROMETHEUS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/prometheus"));
+    bin.exists().then_some(bin)
+}
+
+impl Prometheus {
+    /// Starts one in `dir` scraping `targets` (`/metrics`, job
+    /// `model-server`) every `interval`, and waits until it is ready.
+    /// Without the binary, prints a SKIPPED line naming `test` and returns
+    /// `None`: the caller returns too (CI installs the package).
+    pub async fn scraping(
+        test: &str,
+        dir: &Path,
+        targets: &[SocketAddr],
+        interval: Duration,
+    ) -> Option<Prometheus> {
+        if prometheus_bin().is_none() {
+            let bin = std::env::var("VIGIL_PROMETHEUS")
+                .unwrap_or_else(|_| "/usr/bin/prometheus".to_string());
+            eprintln!(
+                "SKIPPED {test}: {bin} is not there (`apt-get install prometheus`, which `cargo xtask test` does)"
+            );
+            return None;
+        }
+        let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+        let ms = interval.as_millis();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: {ms}ms\n  scrape_timeout: {ms}ms\nscrape_configs:\n  - job_name: model-server\n    static_configs:\n      - targets: [{}]\n",
+                targets.join(", ")
+            ),
+        )
+        .expect("write prometheus.yml");
+        Some(
+            Prometheus::start(
+                &config,
+                &dir.join("prometheus-data"),
+                &dir.join("prometheus.log"),
+                &[],
+            )
+            .await,
+        )
+    }
+
+    /// `/api/v1/query` at the current time: the answer's `data.result`.
+    pub async fn instant_query(&self, query: &str) -> serde_json::Value {
+        let url = format!("http://{}/api/v1/query", self.addr);
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(&url)
+            .form(&[("query", query)])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"))
+            .json()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: not JSON: {e}"));
+        answer["data"]["result"].clone()
+    }
+
+    /// Waits until the scalar or single-sample `query` is at least `min`,
+    /// like `count_over_time(up[5s])` reaching a number of scrapes.
+    pub async fn wait_for_value(&self, query: &str, min: f64, timeout: Duration) {
+        eventually(
+            timeout,
+            &format!("{query} >= {min} in Prometheus"),
+            || async {
+                let result = self.instant_query(query).await;
+                let value = result[0]["value"][1].as_str()?.parse::<f64>().ok()?;
+                (value >= min).then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+struct ProxyState {
+    upstream: SocketAddr,
+    /// Path prefix and the exact `Authorization` header it requires.
+    routes: Vec<(String, String)>,
+    seen: Mutex<Vec<Request>>,
+    client: reqwest::Client,
+}
+
+/// A loopback proxy that requires credentials, the way a gateway in front
+/// of a Prometheus-compatible API does: a request under `/<prefix>/` with
+/// exactly that route's `Authorization` header is forwarded to the
+/// upstream with the prefix removed; any other request gets a 401 and goes
+/// nowhere. Records every request.
+pub struct AuthProxy {
+    pub addr: SocketAddr,
+    state: Arc<ProxyState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl AuthProxy {
+    /// `routes`: `(prefix, authorization)`, like `("tenant-a", "Bearer
+    /// s3cret")`.
+    pub async fn start(upstream: SocketAddr, routes: &[(&str, &str)]) -> AuthProxy {
+        async fn handle(
+            State(s): State<Arc<ProxyState>>,
+            method: axum::http::Method,
+            uri: axum::http::Uri,
+            headers: axum::http::HeaderMap,
+            body: Bytes,
+        ) -> (axum::http::StatusCode, String) {
+            let recorded = Request {
+                at: Instant::now(),
+                path: uri.path().to_string(),
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| {
+                        (
+                            k.as_str().to_string(),
+                            String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                        )
+                    })
+                    .collect(),
+                body: String::from_utf8_lossy(&body).into_owned(),
+            };
+            s.seen.lock().expect("lock").push(recorded);
+            let given = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let route = s.routes.iter().find_map(|(prefix, auth)| {
+                let rest = uri.path().strip_prefix(&format!("/{prefix}"))?;
+                (rest.starts_with('/') && given == auth).then_some(rest)
+            });
+            let unauthorized = (
+                axum::http::StatusCode::UNAUTHORIZED,
+                "unauthorized\n".to_string(),
+            );
+            let Some(rest) = route else {
+                return unauthorized;
+            };
+            let mut forward = s
+                .client
+                .request(method, format!("http://{}{rest}", s.upstream))
+                .body(body.to_vec());
+            if let Some(ct) = headers.get("content-type") {
+                forward = forward.header("content-type", ct.as_bytes());
+            }
+            match forward.send().await {
+                Ok(r) => {
+                    let status = axum::http::StatusCode::from_u16(r.status().as_u16())
+                        .unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+                    (status, r.text().await.unwrap_or_default())
+                }
+                Err(e) => (axum::http::StatusCode::BAD_GATEWAY, e.to_string()),
+            }
+        }
+        let state = Arc::new(ProxyState {
+            upstream,
+            routes: routes
+                .iter()
+                .map(|(p, a)| (p.to_string(), a.to_string()))
+                .collect(),
+            seen: Mutex::new(Vec::new()),
+            client: reqwest::Client::new(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let addr = listener.local_addr().expect("addr");
+        let app = Router::new().fallback(handle).with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        AuthProxy { addr, state, task }
+    }
+
+    /// Every request so far, authorized or not.
+    pub fn requests(&self) -> Vec<Request> {
+        self.state.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for AuthProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

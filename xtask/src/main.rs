@@ -15,6 +15,8 @@ const PLUGINS: &[&str] = &[
     "check-trend",
     "check-burn-rate",
     "check-anomaly",
+    "check-absent",
+    "check-drift",
     "notify-webhook",
     "notify-email",
     "notify-slack",
@@ -26,9 +28,10 @@ const PLUGINS: &[&str] = &[
 ];
 
 /// Debian packages the tests use: `prometheus` provides `promtool`, the
-/// reference `vigil test` is compared against; `python3-aiosmtpd` is the
-/// real SMTP server the e-mail tests send to.
-const DEBIAN_PACKAGES: &[&str] = &["prometheus", "python3-aiosmtpd"];
+/// reference `vigil test` is compared against; `prometheus-alertmanager` is
+/// the Alertmanager the notification pipeline is compared against;
+/// `python3-aiosmtpd` is the real SMTP server the e-mail tests send to.
+const DEBIAN_PACKAGES: &[&str] = &["prometheus", "prometheus-alertmanager", "python3-aiosmtpd"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -39,12 +39,40 @@
 //!
 //! # Labels and templates
 //!
-//! An alert's labels are the series labels without `__name__`, then the
-//! rule's labels rendered as templates (overriding series labels; an empty
-//! result removes the label), then `alertname = rule name`. Annotations are
+//! An alert's labels are, each overriding the ones before (and an empty
+//! value removing the label):
+//! 1. the series labels without `__name__`;
+//! 2. the rule's labels, rendered as templates;
+//! 3. the labels the check's verdict adds (e.g. the drift check removes
+//!    `le` so a histogram has one alert, not one per bucket);
+//! 4. `severity` from the verdict, when the check gives one: a check with
+//!    several levels (warning above 0.02, critical above 0.05) decides the
+//!    severity per series and evaluation, overriding the rule's
+//!    `labels.severity`, which stays the default for verdicts without one;
+//! 5. `alertname = rule name`.
+//!
+//! Annotations are
 //! rendered with `$labels` = the series labels exactly as the query
 //! returned them (`__name__` included when present, as Prometheus does),
 //! `$value`, `$externalLabels` and `$externalURL`.
+//!
+//! # Severity changes
+//!
+//! The severity is a label, so a series escalating from warning to
+//! critical gets a new alert (as Alertmanager sees it). So that escalating
+//! never leaves a gap while the new alert waits out `for`, the switch is a
+//! handover: while a series' new-severity alert is pending, its alert of
+//! the previous severity is held as it is (as for no-data); when the new
+//! one fires, the old one resolves at that evaluation. The same holds when
+//! a series de-escalates. This applies only to severities that come from
+//! verdicts; a templated `labels.severity` behaves as in Prometheus.
+//!
+//! # The rule's own alert
+//!
+//! A check may also judge the rule as a whole (e.g. a query that has
+//! matched nothing for ten minutes): that input has no series labels, so
+//! its alert has the rule's labels, the verdict's, and `alertname`, and its
+//! value is the verdict's score.
 //!
 //! Two series that map to the same alert labels in one evaluation are
 //! Prometheus' "vector contains metrics with the same labelset after
@@ -128,7 +156,30 @@ pub struct AlertInput<'a> {
     pub status: CheckStatus,
     /// The check's score, `$score` in templates.
     pub score: f64,
+    /// The alert's `severity` as the verdict gives it (overriding the
+    /// rule's; empty removes it); `None` leaves the rule's.
+    pub severity: Option<&'a str>,
+    /// Labels the verdict adds (overriding series and rule labels; an
+    /// empty value removes the label).
+    pub labels_added: &'a [(String, String)],
 }
+
+impl<'a> AlertInput<'a> {
+    /// An input with no severity and no added labels.
+    pub fn new(labels: &'a Labels, value: f64, status: CheckStatus, score: f64) -> Self {
+        AlertInput {
+            labels,
+            value,
+            status,
+            score,
+            severity: None,
+            labels_added: &[],
+        }
+    }
+}
+
+/// The label a verdict's severity sets.
+pub const SEVERITY: &str = "severity";
 
 /// A change of an alert's state, for logging, counting and notifying.
 #[derive(Clone, Debug, PartialEq)]
@@ -269,12 +320,14 @@ impl AlertingRule {
     }
 
     /// The alert labels for a series (see the module docs).
-    fn alert_labels(&self, ctx: &TemplateContext<'_>) -> Labels {
+    fn alert_labels(&self, ctx: &TemplateContext<'_>, input: &AlertInput<'_>) -> Labels {
         // One vector, filled in precedence order: `Labels::new` keeps the
         // last value of a name and drops empty ones, which is exactly
-        // "rule labels override, an empty rendering removes, alertname
+        // "later layers override, an empty value removes, alertname
         // wins" -- with one allocation instead of a reallocation per label.
-        let mut pairs = Vec::with_capacity(ctx.labels.len() + self.rule.labels.len() + 1);
+        let mut pairs = Vec::with_capacity(
+            ctx.labels.len() + self.rule.labels.len() + input.labels_added.len() + 2,
+        );
         pairs.extend(
             ctx.labels
                 .iter()
@@ -283,6 +336,10 @@ impl AlertingRule {
         );
         for (name, template) in &self.rule.labels {
             pairs.push((name.clone(), template.render(ctx)));
+        }
+        pairs.extend(input.labels_added.iter().cloned());
+        if let Some(severity) = input.severity {
+            pairs.push((SEVERITY.to_string(), severity.to_string()));
         }
         pairs.push((ALERTNAME.to_string(), self.rule.name.clone()));
         Labels::new(pairs)
@@ -304,6 +361,10 @@ impl AlertingRule {
         // rule they are nearly all of the series.
         let mut firing: HashMap<u64, Update> = HashMap::new();
         let mut held: HashSet<u64> = HashSet::new();
+        // Alerts whose severity comes from the verdict, by the key of their
+        // series (their labels without `severity`): candidates for a
+        // handover from an alert of another severity.
+        let mut graded: HashMap<u64, u64> = HashMap::new();
         for input in inputs {
             if input.status == CheckStatus::Ok {
                 continue;
@@ -315,10 +376,13 @@ impl AlertingRule {
                 external_labels: &self.external_labels,
                 external_url: &self.external_url,
             };
-            let labels = self.alert_labels(&ctx);
+            let labels = self.alert_labels(&ctx, &input);
             let fp = labels.fingerprint();
             if firing.contains_key(&fp) || held.contains(&fp) {
                 return Err(AlertError::DuplicateLabelset { labels });
+            }
+            if input.severity.is_some() && input.status == CheckStatus::Firing {
+                graded.insert(series_key(&labels), fp);
             }
             match input.status {
                 CheckStatus::Firing => {
@@ -378,6 +442,32 @@ impl AlertingRule {
             }
         }
 
+        // Handover: a series whose verdict-given severity changed keeps its
+        // alert of the old severity while the new one is pending.
+        if !graded.is_empty() {
+            let pending: HashSet<u64> = graded
+                .iter()
+                .filter(|(_, fp)| {
+                    self.state.alerts.get(fp).is_some_and(|a| {
+                        a.state == AlertState::Pending
+                            && now_ms.saturating_sub(a.active_at) < for_ms
+                    })
+                })
+                .map(|(key, _)| *key)
+                .collect();
+            if !pending.is_empty() {
+                for (fp, a) in &self.state.alerts {
+                    if a.is_active()
+                        && !seen.contains(fp)
+                        && a.labels.get(SEVERITY).is_some()
+                        && pending.contains(&series_key(&a.labels))
+                    {
+                        held.insert(*fp);
+                    }
+                }
+            }
+        }
+
         // Phase 3: advance every alert's state.
         let mut transitions = Vec::new();
         self.state.alerts.retain(|fp, a| {
@@ -428,4 +518,14 @@ impl AlertingRule {
         });
         Ok(transitions)
     }
+}
+
+/// The identity of an alert's series: its labels without `severity`.
+fn series_key(labels: &Labels) -> u64 {
+    if labels.get(SEVERITY).is_none() {
+        return labels.fingerprint();
+    }
+    let mut without = labels.clone();
+    without.remove(SEVERITY);
+    without.fingerprint()
 }

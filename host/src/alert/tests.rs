@@ -36,12 +36,7 @@ fn tpl(s: &str) -> Template {
 }
 
 fn input(labels: &Labels, value: f64, status: CheckStatus) -> AlertInput<'_> {
-    AlertInput {
-        score: f64::NAN,
-        labels,
-        value,
-        status,
-    }
+    AlertInput::new(labels, value, status, f64::NAN)
 }
 
 fn eval(
@@ -524,7 +519,10 @@ fn invariants_hold_on_random_histories() {
         let mut twin = AlertingRule::new(mk());
         let fps: Vec<u64> = names
             .iter()
-            .map(|l| r.alert_labels(&TemplateContext::new(l, 0.0)).fingerprint())
+            .map(|l| {
+                r.alert_labels(&TemplateContext::new(l, 0.0), &input(l, 0.0, Firing))
+                    .fingerprint()
+            })
             .collect();
         let mut model = [Model::default(); SERIES];
         let mut now = 0i64;
@@ -663,4 +661,145 @@ fn invariants_hold_on_random_histories() {
         seen.iter().all(|&n| n > 20),
         "generator misses a path: {seen:?}"
     );
+}
+
+/// An input whose verdict names a severity and adds labels.
+fn graded<'a>(
+    labels: &'a Labels,
+    severity: Option<&'a str>,
+    added: &'a [(String, String)],
+    status: CheckStatus,
+) -> AlertInput<'a> {
+    AlertInput {
+        severity,
+        labels_added: added,
+        ..AlertInput::new(labels, 0.5, status, 0.5)
+    }
+}
+
+fn states(r: &AlertingRule) -> Vec<(Option<String>, AlertState)> {
+    r.alerts()
+        .map(|a| (a.labels.get("severity").map(str::to_string), a.state))
+        .collect()
+}
+
+#[test]
+fn verdict_severity_and_labels_override_the_rules() {
+    let a = series("a");
+    let mut r = AlertingRule::new(rule(0, 0));
+    let added = [
+        ("team".to_string(), "ml".to_string()),
+        ("job".to_string(), String::new()),
+    ];
+    let ins = [graded(&a, Some("warning"), &added, Firing)];
+    r.eval(10 * SEC, ins).unwrap();
+    assert_eq!(
+        only(&r).labels,
+        Labels::from_pairs([
+            ("alertname", "HighErrors"),
+            ("instance", "a"),
+            ("severity", "warning"),
+            ("team", "ml"),
+        ])
+    );
+    // No severity in the verdict: the rule's applies.
+    let mut r = AlertingRule::new(rule(0, 0));
+    r.eval(10 * SEC, [graded(&a, None, &[], Firing)]).unwrap();
+    assert_eq!(only(&r).labels.get("severity"), Some("critical"));
+    // An empty severity removes the label.
+    let mut r = AlertingRule::new(rule(0, 0));
+    r.eval(10 * SEC, [graded(&a, Some(""), &[], Firing)])
+        .unwrap();
+    assert_eq!(only(&r).labels.get("severity"), None);
+}
+
+#[test]
+fn escalation_hands_over_without_a_gap() {
+    let a = series("a");
+    let mut r = AlertingRule::new(rule(120, 0));
+    let step = |r: &mut AlertingRule, t: i64, sev: Option<&str>, status| {
+        r.eval(t, [graded(&a, sev, &[], status)]).unwrap();
+        states(r)
+    };
+    let s = |x: &str| Some(x.to_string());
+    step(&mut r, 0, Some("warning"), Firing);
+    assert_eq!(
+        step(&mut r, 2 * MIN, Some("warning"), Firing),
+        [(s("warning"), F)]
+    );
+    // Escalation: critical is pending for `for`; warning keeps firing.
+    let got = step(&mut r, 3 * MIN, Some("critical"), Firing);
+    assert!(
+        got.contains(&(s("critical"), P)) && got.contains(&(s("warning"), F)),
+        "{got:?}"
+    );
+    let got = step(&mut r, 4 * MIN, Some("critical"), Firing);
+    assert!(got.contains(&(s("warning"), F)), "{got:?}");
+    // Critical fires: warning resolves at the same evaluation.
+    let got = step(&mut r, 5 * MIN, Some("critical"), Firing);
+    assert!(
+        got.contains(&(s("critical"), F)) && got.contains(&(s("warning"), I)),
+        "{got:?}"
+    );
+    // De-escalation: critical holds until warning has fired again.
+    let got = step(&mut r, 6 * MIN, Some("warning"), Firing);
+    assert!(
+        got.contains(&(s("critical"), F)) && got.contains(&(s("warning"), P)),
+        "{got:?}"
+    );
+    let got = step(&mut r, 8 * MIN, Some("warning"), Firing);
+    assert!(
+        got.contains(&(s("critical"), I)) && got.contains(&(s("warning"), F)),
+        "{got:?}"
+    );
+    // All clear: everything resolves.
+    let got = step(&mut r, 9 * MIN, None, Fine);
+    assert!(got.iter().all(|(_, st)| *st == I), "{got:?}");
+}
+
+#[test]
+fn a_brief_spike_to_critical_does_not_drop_the_warning() {
+    let a = series("a");
+    let mut r = AlertingRule::new(rule(120, 0));
+    for (t, sev) in [
+        (0, "warning"),
+        (2, "warning"),
+        (3, "critical"),
+        (4, "warning"),
+    ] {
+        r.eval(t * MIN, [graded(&a, Some(sev), &[], Firing)])
+            .unwrap();
+    }
+    assert_eq!(states(&r), [(Some("warning".to_string()), F)]);
+    // A templated rule severity is plain Prometheus: no handover.
+    let mut templated = rule(120, 0);
+    templated.labels.insert(
+        "severity".into(),
+        tpl("{{ if gt $value 1.0 }}critical{{ else }}warning{{ end }}"),
+    );
+    let mut r = AlertingRule::new(templated);
+    r.eval(0, [input(&a, 0.5, Firing)]).unwrap();
+    r.eval(2 * MIN, [input(&a, 0.5, Firing)]).unwrap();
+    r.eval(3 * MIN, [input(&a, 2.0, Firing)]).unwrap();
+    assert_eq!(
+        states(&r),
+        [
+            (Some("critical".to_string()), P),
+            (Some("warning".to_string()), I)
+        ]
+    );
+}
+
+#[test]
+fn the_rule_verdict_alerts_with_the_rule_labels_only() {
+    let none = Labels::default();
+    let mut r = AlertingRule::new(rule(0, 0));
+    let v = AlertInput::new(&none, 600.0, Firing, 600.0);
+    r.eval(10 * SEC, [v]).unwrap();
+    let alert = only(&r);
+    assert_eq!(
+        alert.labels,
+        Labels::from_pairs([("alertname", "HighErrors"), ("severity", "critical")])
+    );
+    assert_eq!(alert.value, 600.0);
 }

@@ -216,9 +216,11 @@ pub struct RawRule {
     /// own window and verdict. Required.
     pub query: Spanned<String>,
     /// The `[[sources]]` item whose API evaluates the query, by name.
-    /// The query is then passed as written (the source decides what it
-    /// accepts) and a failing query is reported on the rule at each step.
-    /// Default: none, the query runs on Vigil's own store (`[[targets]]`).
+    /// The query is then sent as written (the source decides what it
+    /// accepts, so a query it refuses is reported on the rule at each step,
+    /// not at load), the rule is evaluated every `every` rather than after
+    /// local scrapes, and `vigil test` still evaluates it over the test's
+    /// input series. Default: none, the query runs on Vigil's own store.
     pub source: Option<Spanned<String>>,
     /// The evaluation step. Default: `[evaluation].interval`.
     pub every: Option<Spanned<String>>,

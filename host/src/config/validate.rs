@@ -91,7 +91,12 @@ pub(crate) fn validate(
     let sandbox = sandbox(diag, raw.sandbox.unwrap_or_default());
     let targets = targets(diag, raw.targets, &scrape);
     let sources = sources(diag, base, raw.sources);
-    let source_names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+    let mut source_names: Vec<&str> = Vec::with_capacity(sources.len());
+    for s in &sources {
+        if !source_names.contains(&s.name.as_str()) {
+            source_names.push(&s.name);
+        }
+    }
     // A source that failed to decode may be the one a rule names.
     let known_sources = (!gaps.sources).then_some(source_names.as_slice());
     let rules = rules(
@@ -2128,5 +2133,79 @@ smtp = { password_env = "VIGIL_TEST_SURELY_UNSET_PASSWORD", host = "" }
                 "3:7: `tls`: unknown variant `ssl`, expected one of `starttls`, `tls`, `none`",
             ]
         );
+    }
+}
+
+#[cfg(test)]
+mod source_tests {
+    use super::super::{SecretSource, SourceKind, parse};
+    use super::*;
+
+    #[test]
+    fn sources_get_defaults_and_credentials_and_rules_name_them() {
+        let dir = std::env::temp_dir().join(format!("vigil-source-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), "t0ken\n").unwrap();
+        std::fs::write(dir.join("prom.pass"), "pw\n").unwrap();
+        let text = r#"
+[[sources]]
+name = "prom"
+kind = "prometheus"
+url = "http://127.0.0.1:9090/"
+bearer_token_file = "token"
+
+[[sources]]
+name = "mimir"
+kind = "prometheus"
+url = "https://mimir.example.com/prometheus"
+timeout = "3s"
+basic_auth = { username = "vigil", password_file = "prom.pass" }
+headers = { "X-Scope-OrgID" = "ml" }
+
+[[rules]]
+name = "Remote"
+query = "up == 0"
+source = "mimir"
+
+[[rules]]
+name = "Local"
+query = "up == 0"
+"#;
+        let config = parse(&dir.join("vigil.toml"), text);
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = config.unwrap();
+        let [prom, mimir] = &config.sources[..] else {
+            panic!("{:?}", config.sources)
+        };
+        assert_eq!(prom.kind, SourceKind::Prometheus);
+        assert_eq!(prom.url, "http://127.0.0.1:9090", "no trailing slash");
+        assert_eq!(prom.timeout, Duration::from_secs(10));
+        assert_eq!(prom.location, Location::new(2, 1));
+        let Some(SourceAuth::Bearer(token)) = &prom.auth else {
+            panic!("{:?}", prom.auth)
+        };
+        assert_eq!(token.expose(), "t0ken");
+        assert_eq!(token.source(), &SecretSource::File(dir.join("token")));
+        assert!(prom.headers.is_empty());
+
+        assert_eq!(mimir.timeout, Duration::from_secs(3));
+        let Some(SourceAuth::Basic { username, password }) = &mimir.auth else {
+            panic!("{:?}", mimir.auth)
+        };
+        assert_eq!((username.as_str(), password.expose()), ("vigil", "pw"));
+        assert_eq!(mimir.headers["X-Scope-OrgID"], "ml");
+
+        assert_eq!(config.rules[0].source.as_deref(), Some("mimir"));
+        assert_eq!(config.rules[1].source, None);
+    }
+
+    #[test]
+    fn rule_tests_take_any_source() {
+        let text = "[[rules]]\nname = \"R\"\nquery = \"up\"\nsource = \"anywhere\"\n";
+        let mut diag = Diagnostics::new(Path::new("t.toml"), text);
+        let (raw, _) = raw::decode(&mut diag).unwrap();
+        let rules = rules_with_defaults(&mut diag, raw.rules, Duration::from_secs(15));
+        assert!(!diag.has_errors());
+        assert_eq!(rules[0].source.as_deref(), Some("anywhere"));
     }
 }

@@ -9,6 +9,7 @@
 pub mod plugins;
 pub mod rule;
 pub mod runtime;
+mod source;
 pub mod window;
 
 use std::collections::BTreeMap;
@@ -23,6 +24,7 @@ use crate::alert::template::Template;
 use crate::collect::scrape::TargetStatus;
 use crate::config::{Config, ConfigError, ConfigErrors, ReceiverConfig, RuleConfig};
 use crate::notify::Renderer;
+use crate::query::remote::RemoteSource;
 use crate::query::{LOOKBACK_MS, Query};
 use crate::sandbox::{CheckInstance, Limits, PluginKind, Sandbox};
 use plugins::Catalog;
@@ -32,7 +34,7 @@ pub use rule::RuleCommand;
 /// A rule ready to run: its config plus what was compiled from it.
 pub struct RuleSpec {
     pub cfg: RuleConfig,
-    pub query: Query,
+    pub query: RuleQuery,
     pub alert: AlertRule,
     pub limits: Limits,
     /// Base of the links in notifications.
@@ -41,6 +43,32 @@ pub struct RuleSpec {
     pub metric_names: Vec<String>,
     /// The query has a selector without a metric name: every scrape feeds it.
     pub reads_unnamed: bool,
+}
+
+/// What evaluates a rule's query.
+pub enum RuleQuery {
+    /// Vigil's evaluator, over the local store.
+    Local(Query),
+    /// The rule's `source`, which parses and evaluates the query text.
+    Remote(Arc<RemoteSource>),
+}
+
+impl RuleQuery {
+    /// The parsed query of a rule over the local store.
+    pub fn local(&self) -> Option<&Query> {
+        match self {
+            RuleQuery::Local(q) => Some(q),
+            RuleQuery::Remote(_) => None,
+        }
+    }
+
+    /// The source of a rule with a `source`.
+    pub fn remote(&self) -> Option<&Arc<RemoteSource>> {
+        match self {
+            RuleQuery::Local(_) => None,
+            RuleQuery::Remote(r) => Some(r),
+        }
+    }
 }
 
 /// A compiled config: every rule with its check instance (none for a
@@ -60,13 +88,15 @@ pub fn compile(
     let mut errors = Vec::new();
     let file = cfg.file.clone();
     let err = |loc, msg: String| ConfigError::at(file.clone(), loc, msg);
-    let rules = compile_rules(
+    let sources = source::connect(cfg, &mut errors);
+    let rules = compile_rules_with(
         &cfg.file,
         &cfg.rules,
         &cfg.plugin_dir,
         &cfg.external_url,
         catalog,
         sandbox,
+        Some(&sources),
         &mut errors,
     );
     let mut receivers = Vec::new();
@@ -109,6 +139,8 @@ pub fn compile(
 
 /// Compiles rules read from `file` against the plugin catalog, pushing
 /// every error onto `errors`. A rule without a `check` gets no instance.
+/// Every query is evaluated over the local store, `source` or not (rule
+/// unit tests run this way).
 pub fn compile_rules(
     file: &Path,
     rules: &[RuleConfig],
@@ -118,20 +150,65 @@ pub fn compile_rules(
     sandbox: &Sandbox,
     errors: &mut Vec<ConfigError>,
 ) -> Vec<(RuleSpec, Option<CheckInstance>)> {
+    compile_rules_with(
+        file,
+        rules,
+        plugin_dir,
+        external_url,
+        catalog,
+        sandbox,
+        None,
+        errors,
+    )
+}
+
+/// [`compile_rules`], with `sources` (by name) evaluating the queries of
+/// rules that name one.
+#[allow(clippy::too_many_arguments)]
+fn compile_rules_with(
+    file: &Path,
+    rules: &[RuleConfig],
+    plugin_dir: &Path,
+    external_url: &str,
+    catalog: &Catalog,
+    sandbox: &Sandbox,
+    sources: Option<&source::Sources>,
+    errors: &mut Vec<ConfigError>,
+) -> Vec<(RuleSpec, Option<CheckInstance>)> {
     let err = |loc, msg: String| ConfigError::at(file, loc, msg);
     let mut out = Vec::new();
     for r in rules {
-        let query = match Query::parse(&r.query) {
-            // Subqueries without a step use the rule's evaluation interval,
-            // as Prometheus' rule manager does.
-            Ok(q) => Some(q.with_subquery_step(r.every.as_millis() as i64)),
-            Err(e) => {
-                errors.push(err(
-                    r.query_at,
-                    format!("rule {:?}: invalid query: {e}", r.name),
-                ));
-                None
-            }
+        let remote = match (sources, &r.source) {
+            (Some(sources), Some(name)) => match sources.get(name) {
+                Some(Some(remote)) => Some(Some(remote.clone())),
+                // The source failed to set up: already reported.
+                Some(None) => Some(None),
+                None => {
+                    errors.push(err(
+                        r.location,
+                        format!("rule {:?}: unknown source {name:?}", r.name),
+                    ));
+                    Some(None)
+                }
+            },
+            _ => None,
+        };
+        let query = match remote {
+            Some(remote) => remote.map(RuleQuery::Remote),
+            None => match Query::parse(&r.query) {
+                // Subqueries without a step use the rule's evaluation
+                // interval, as Prometheus' rule manager does.
+                Ok(q) => Some(RuleQuery::Local(
+                    q.with_subquery_step(r.every.as_millis() as i64),
+                )),
+                Err(e) => {
+                    errors.push(err(
+                        r.query_at,
+                        format!("rule {:?}: invalid query: {e}", r.name),
+                    ));
+                    None
+                }
+            },
         };
         let alert = match alert_rule(r) {
             Ok(a) => Some(a),
@@ -180,7 +257,10 @@ pub fn compile_rules(
             },
         };
         if let (Some(query), Some(alert), Some(check)) = (query, alert, check) {
-            let (metric_names, reads_unnamed) = (query.metric_names(), query.reads_unnamed());
+            // A rule with a source is not fed by local scrapes.
+            let (metric_names, reads_unnamed) = query.local().map_or((Vec::new(), false), |q| {
+                (q.metric_names(), q.reads_unnamed())
+            });
             out.push((
                 RuleSpec {
                     cfg: r.clone(),
@@ -277,10 +357,12 @@ fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -
 }
 
 /// How long raw samples must be kept for these rules: the longest window
-/// (for backfill) plus the selector lookback.
+/// (for backfill) plus the selector lookback. Rules with a `source` keep
+/// nothing here.
 pub fn retention_ms(rules: &[RuleConfig]) -> i64 {
     let longest = rules
         .iter()
+        .filter(|r| r.source.is_none())
         .map(|r| r.window.as_millis() as i64)
         .max()
         .unwrap_or(0);
@@ -307,6 +389,9 @@ pub struct AlertView {
 pub struct RuleStatus {
     pub name: String,
     pub query: String,
+    /// The `[[sources]]` item evaluating the query; `None` for the local
+    /// store.
+    pub source: Option<String>,
     /// The check plugin's name; `None` for a Prometheus-style rule.
     pub check: Option<String>,
     /// `"check"` when a plugin judges the windows, `"promql"` when every
@@ -318,6 +403,9 @@ pub struct RuleStatus {
     pub last_duration_seconds: f64,
     pub last_error: Option<String>,
     pub series: usize,
+    /// Points held across the rule's windows after the last evaluation
+    /// (backfilled ones included).
+    pub window_points: usize,
     pub evaluations: u64,
     pub alerts: Vec<AlertView>,
 }
@@ -404,6 +492,7 @@ impl Shared {
             let mut st = map.remove(&r.name).unwrap_or_default();
             st.name = r.name.clone();
             st.query = r.query.clone();
+            st.source = r.source.clone();
             st.check = r.check.clone();
             st.semantics = if r.check.is_some() { "check" } else { "promql" };
             st.every_seconds = r.every.as_secs_f64();

@@ -18,8 +18,10 @@ use super::{AlertView, RuleSpec, Shared};
 use crate::alert::{self, AlertInput, AlertState, AlertingRule, CheckStatus, RuleState};
 use crate::collect::scrape::{ScrapeLanded, now_ms};
 use crate::notify::Notifier;
+use crate::query::Sample;
 use crate::sandbox::{
-    Alert, AlertStatus, Batch, CheckInstance, Plugin, Sandbox, SeriesState, Status,
+    Alert, AlertStatus, Batch, CheckInput, CheckInstance, LabelCache, Plugin, Sandbox, SeriesState,
+    Status, Verdict,
 };
 use crate::store::SeriesStore;
 use crate::store::durable::Durable;
@@ -49,6 +51,13 @@ pub(crate) struct RuleCore {
     state: SeriesState,
     /// Persisted state waiting for its series to reappear, by fingerprint.
     restored_state: HashMap<u64, Vec<u8>>,
+    /// The check's state for the rule as a whole, persisted with the series'.
+    rule_state: Vec<u8>,
+    /// The labels of the last batch, sent to the check with it.
+    labels: LabelCache,
+    /// A rule with a source: backfill its windows from the source before
+    /// the next step (see `source.rs`).
+    pub(crate) remote_backfill: bool,
 }
 
 /// What one evaluation produced.
@@ -74,6 +83,9 @@ impl RuleCore {
             batch: Batch::default(),
             state: SeriesState::default(),
             restored_state: HashMap::new(),
+            rule_state: Vec::new(),
+            labels: LabelCache::default(),
+            remote_backfill: false,
         }
     }
 
@@ -96,7 +108,10 @@ impl RuleCore {
             Err(e) => tracing::warn!(rule = %name, error = %e, "cannot read saved alert state"),
         }
         match durable.load_check_state(name) {
-            Ok(st) => self.restored_state = st,
+            Ok(mut st) => {
+                self.rule_state = st.remove(&RULE_STATE_KEY).unwrap_or_default();
+                self.restored_state = st;
+            }
             Err(e) => tracing::warn!(rule = %name, error = %e, "cannot read saved check state"),
         }
     }
@@ -104,11 +119,16 @@ impl RuleCore {
     /// Fills the windows from stored samples at past steps, so a check has
     /// history as soon as the rule starts.
     pub(crate) fn backfill(&mut self, store: &SeriesStore, now: i64) {
+        let Some(query) = self.spec.query.local() else {
+            // A rule with a source backfills from it before its next step.
+            self.remote_backfill = true;
+            return;
+        };
         let step = self.spec.cfg.every.as_millis().max(1) as i64;
         let start = now - self.windows.window_ms() + step;
         // One range query: the cost grows with the series touched, not with
         // the number of steps re-selecting them.
-        match self.spec.query.range(store, start, now - step, step) {
+        match query.range(store, start, now - step, step) {
             Ok(series) => {
                 for (labels, points) in &series {
                     for &(t, v) in points {
@@ -129,6 +149,28 @@ impl RuleCore {
         external_url: &str,
     ) -> Outcome {
         let started = Instant::now();
+        let samples = match self.spec.query.local() {
+            Some(query) => query
+                .instant(store, now)
+                .map_err(|e| (format!("query: {e}"), "query")),
+            None => Err((
+                "a rule with a source needs its samples fetched".into(),
+                "source",
+            )),
+        };
+        self.evaluate_samples(samples, started, now, external_url)
+    }
+
+    /// A step from the query's result at `now`, however it was evaluated
+    /// (locally, or by the rule's source): windows, check, alerts.
+    /// `started` is when the step began, for its duration.
+    pub(crate) fn evaluate_samples(
+        &mut self,
+        samples: Result<Vec<Sample>, (String, &'static str)>,
+        started: Instant,
+        now: i64,
+        external_url: &str,
+    ) -> Outcome {
         let mut out = Outcome {
             at_ms: now,
             duration: Duration::ZERO,
@@ -137,10 +179,10 @@ impl RuleCore {
             transitions: Vec::new(),
             to_send: Vec::new(),
         };
-        let samples = match self.spec.query.instant(store, now) {
+        let samples = match samples {
             Ok(s) => s,
-            Err(e) => {
-                out.error = Some((format!("query: {e}"), "query"));
+            Err(error) => {
+                out.error = Some(error);
                 out.duration = started.elapsed();
                 return out;
             }
@@ -155,16 +197,24 @@ impl RuleCore {
             }
         }
         out.series = present.len();
-        // Per present series: the verdict and the score templates see.
-        let verdicts: Vec<(CheckStatus, f64)> = match (&self.spec.cfg.check, self.check.as_mut()) {
+        // The series the check judged (present, then vanished), a verdict
+        // for each, and the check's verdict on the rule as a whole.
+        let (judged, verdicts, rule_verdict) = match (&self.spec.cfg.check, self.check.as_mut()) {
             // Prometheus' semantics: every series the query returned fires.
-            (None, _) => present
-                .iter()
-                .map(|&i| {
-                    let v = self.windows.last_value(i).unwrap_or(f64::NAN);
-                    (CheckStatus::Firing, v)
-                })
-                .collect(),
+            (None, _) => {
+                let verdicts = present
+                    .iter()
+                    .map(|&i| Verdict {
+                        status: Status::Firing,
+                        score: self.windows.last_value(i).unwrap_or(f64::NAN),
+                        message: None,
+                        band: None,
+                        severity: None,
+                        labels: Vec::new(),
+                    })
+                    .collect();
+                (present, verdicts, None)
+            }
             (Some(name), None) => {
                 out.error = Some((
                     format!("check plugin {name:?} is not loaded"),
@@ -174,27 +224,32 @@ impl RuleCore {
                 return out;
             }
             (Some(_), Some(check)) => {
-                let batch = std::mem::take(&mut self.batch);
-                let state = std::mem::take(&mut self.state);
-                let (mut batch, mut state) = (batch, state);
-                self.windows.fill(&present, &mut batch, &mut state);
-                let (batch, state, result) = check.evaluate(now, batch, state);
-                self.batch = batch;
-                self.state = state;
+                // Series that vanished since an earlier step follow the
+                // present ones (the sandbox keeps them from a 0.1.0 plugin).
+                let mut order = present;
+                let matched = order.len();
+                order.extend(self.windows.vanished(&order));
+                let mut batch = std::mem::take(&mut self.batch);
+                let mut state = std::mem::take(&mut self.state);
+                self.windows.fill(&order, &mut batch, &mut state);
+                let windows = &self.windows;
+                self.labels.update(&batch.series, |k| {
+                    windows.labels(order[k]).into_iter().flat_map(|l| l.iter())
+                });
+                let input = CheckInput {
+                    batch,
+                    matched,
+                    state,
+                    rule_state: std::mem::take(&mut self.rule_state),
+                };
+                let (input, result) = check.evaluate_rule(now, input, &mut self.labels);
+                (self.batch, self.state) = (input.batch, input.state);
+                self.rule_state = input.rule_state;
                 match result {
                     Ok(o) => {
-                        self.windows.store_state(&present, &o.state);
-                        o.verdicts
-                            .iter()
-                            .map(|v| {
-                                let status = match v.status {
-                                    Status::Ok => CheckStatus::Ok,
-                                    Status::Firing => CheckStatus::Firing,
-                                    Status::NoData => CheckStatus::NoData,
-                                };
-                                (status, v.score)
-                            })
-                            .collect()
+                        self.windows.store_state(&order, &o.state);
+                        self.rule_state = o.rule_state;
+                        (order, o.verdicts, o.rule_verdict)
                     }
                     Err(e) => {
                         out.error = Some((
@@ -208,17 +263,20 @@ impl RuleCore {
             }
         };
         let windows = &self.windows;
-        let inputs = present
+        let no_labels = Labels::default();
+        let inputs = judged
             .iter()
             .zip(&verdicts)
-            .filter_map(|(&i, &(status, score))| {
-                Some(AlertInput {
-                    labels: windows.labels(i)?,
-                    value: windows.last_value(i).unwrap_or(f64::NAN),
-                    score,
-                    status,
-                })
-            });
+            .filter_map(|(&i, v)| {
+                let value = windows.last_value(i).unwrap_or(f64::NAN);
+                Some(alert_input(windows.labels(i)?, value, v))
+            })
+            // The rule's own alert: no series labels, the score as its value.
+            .chain(
+                rule_verdict
+                    .iter()
+                    .map(|v| alert_input(&no_labels, v.score, v)),
+            );
         match self.alerts.eval(now, inputs) {
             Ok(t) => out.transitions = t,
             Err(e) => out.error = Some((e.to_string(), "alerts")),
@@ -302,6 +360,7 @@ impl RuleCore {
             .states()
             .map(|(l, d)| (l.fingerprint(), d))
             .chain(self.restored_state.iter().map(|(k, v)| (*k, v.as_slice())))
+            .chain([(RULE_STATE_KEY, self.rule_state.as_slice())])
             .collect();
         if let Err(e) = durable.save_check_state(&self.spec.cfg.name, entries) {
             tracing::warn!(rule = %self.spec.cfg.name, error = %e, "cannot save check state");
@@ -385,11 +444,19 @@ impl RuleTask {
             let min_gap = every.mul_f64(0.9);
             let due =
                 tokio::time::Instant::from_std(last_eval.unwrap_or(started) + every + every / 2);
+            // A rule with a source has only its timer: first at once (its
+            // windows come from the source), then every `every`.
+            let remote = spec.query.remote().is_some();
+            let due = match last_eval {
+                _ if !remote => due,
+                None => tokio::time::Instant::from_std(started),
+                Some(t) => tokio::time::Instant::from_std(t + every),
+            };
             let run_now = tokio::select! {
                 _ = tokio::time::sleep_until(due) => true,
                 r = self.landed.recv() => match r {
                     Ok(ev) => feeds(&spec, &ev) && last_eval.is_none_or(|t| t.elapsed() >= min_gap),
-                    Err(broadcast::error::RecvError::Lagged(_)) => last_eval.is_none_or(|t| t.elapsed() >= min_gap),
+                    Err(broadcast::error::RecvError::Lagged(_)) => !remote && last_eval.is_none_or(|t| t.elapsed() >= min_gap),
                     Err(broadcast::error::RecvError::Closed) => false,
                 },
                 changed = self.catalog.changed() => {
@@ -431,7 +498,7 @@ impl RuleTask {
         let Some(core) = self.core.as_mut() else {
             return;
         };
-        let query_changed = core.spec.cfg.query != spec.cfg.query;
+        let query_changed = !super::source::same_data(&core.spec, &spec);
         core.alerts.set_rule(spec.alert.clone());
         if query_changed {
             core.windows = Windows::new(spec.cfg.window.as_millis() as i64);
@@ -455,8 +522,16 @@ impl RuleTask {
         let url = self.external_url.clone();
         let spec = core.spec.clone();
         let now = now_ms();
+        let started = Instant::now();
+        let fetched = match spec.query.remote() {
+            Some(remote) => Some(core.fetch_remote(remote, now).await),
+            None => None,
+        };
         let joined = tokio::task::spawn_blocking(move || {
-            let out = core.evaluate(&store, now, &url);
+            let out = match fetched {
+                Some(samples) => core.evaluate_samples(samples, started, now, &url),
+                None => core.evaluate(&store, now, &url),
+            };
             (core, out)
         })
         .await;
@@ -533,6 +608,7 @@ impl RuleTask {
             st.last_evaluation_ms = out.at_ms;
             st.last_duration_seconds = out.duration.as_secs_f64();
             st.series = out.series;
+            st.window_points = core.windows.points();
             st.evaluations += 1;
             st.last_error = out.error.as_ref().map(|(e, _)| e.clone());
             st.alerts = core.alert_views();
@@ -543,6 +619,25 @@ impl RuleTask {
         if let Some(core) = &self.core {
             core.save_check_state(&self.durable);
         }
+    }
+}
+
+/// The key of a rule's own check state (the rule's slot in the contract)
+/// among its series' fingerprints: the FNV-1a fingerprint of a real label
+/// set is 0 with probability 2^-64.
+const RULE_STATE_KEY: u64 = 0;
+
+/// What the alert state machine needs from one verdict.
+fn alert_input<'a>(labels: &'a Labels, value: f64, v: &'a Verdict) -> AlertInput<'a> {
+    let status = match v.status {
+        Status::Ok => CheckStatus::Ok,
+        Status::Firing => CheckStatus::Firing,
+        Status::NoData => CheckStatus::NoData,
+    };
+    AlertInput {
+        severity: v.severity.as_deref(),
+        labels_added: &v.labels,
+        ..AlertInput::new(labels, value, status, v.score)
     }
 }
 

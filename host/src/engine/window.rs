@@ -127,6 +127,23 @@ impl Windows {
         }
     }
 
+    /// The live windows not in `present`, in slot order: series the query
+    /// returned at an earlier step (within the window) but not at this one.
+    pub fn vanished(&self, present: &[usize]) -> Vec<usize> {
+        let mut is_present = vec![false; self.slots.len()];
+        for &i in present {
+            if let Some(p) = is_present.get_mut(i) {
+                *p = true;
+            }
+        }
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| s.is_some() && !is_present[*i])
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Fills `batch` and `state` with the windows of `present`, reusing
     /// their buffers: one copy from the rings into the call's columns.
     pub fn fill(&self, present: &[usize], batch: &mut Batch, state: &mut SeriesState) {
@@ -267,6 +284,20 @@ mod tests {
         let (mut batch, mut state) = (Batch::default(), SeriesState::default());
         w.fill(&present, &mut batch, &mut state);
         assert_eq!(state.data, vec![8, 9]);
+    }
+
+    #[test]
+    fn vanished_windows_are_the_live_ones_not_present() {
+        let mut w = Windows::new(10_000);
+        w.observe(
+            1_000,
+            &[sample("a", 1.0), sample("b", 2.0), sample("c", 3.0)],
+        );
+        let present = w.observe(2_000, &[sample("b", 2.0)]);
+        assert_eq!(w.vanished(&present), vec![0, 2]);
+        w.expire(12_000);
+        let present = w.observe(12_000, &[sample("b", 2.0)]);
+        assert!(w.vanished(&present).is_empty());
     }
 
     #[test]

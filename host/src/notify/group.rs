@@ -324,14 +324,14 @@ impl Groups {
 
     /// Records a successful notification: the log entry, and resolved
     /// alerts leave the group unless they changed since the flush. The
-    /// group's next flush is a `group_interval` after `now`, as
-    /// Alertmanager restarts its timer when a flush returns.
-    pub fn sent(&mut self, flush: &Flush, now: i64) {
+    /// group's timer is not touched: as Alertmanager's, it was set a
+    /// `group_interval` after the flush started (a flush that outlasts it
+    /// is followed by the next at once).
+    pub fn sent(&mut self, flush: &Flush, _now: i64) {
         self.log.insert(flush.log_key.clone(), flush.entry.clone());
         let Some(g) = self.groups.get_mut(&flush.group_key) else {
             return;
         };
-        g.next_flush_ms = now.saturating_add(ms(g.opts.group_interval).max(1));
         for (fp, version) in &flush.versions {
             if g.alerts
                 .get(fp)
@@ -343,14 +343,6 @@ impl Groups {
         }
         if g.alerts.is_empty() {
             self.groups.remove(&flush.group_key);
-        }
-    }
-
-    /// Records a notification that could not be delivered: the group tries
-    /// again a `group_interval` after `now`.
-    pub fn failed(&mut self, group_key: &str, now: i64) {
-        if let Some(g) = self.groups.get_mut(group_key) {
-            g.next_flush_ms = now.saturating_add(ms(g.opts.group_interval).max(1));
         }
     }
 
@@ -646,6 +638,46 @@ mod tests {
         }
     }
 
+    /// Found by comparing with a real Alertmanager
+    /// (`tests/all/alertmanager.rs`): its common labels are those of the
+    /// alerts it sends.
+    #[test]
+    fn without_send_resolved_common_labels_ignore_resolved_alerts() {
+        let o = opts(0, 60, 3600);
+        let mut g = Groups::default();
+        insert(
+            &mut g,
+            0,
+            &o,
+            false,
+            alert("Down", "a", AlertStatus::Firing, 0),
+        );
+        flush(&mut g, 0);
+        insert(
+            &mut g,
+            30 * S,
+            &o,
+            false,
+            alert("Down", "a", AlertStatus::Resolved, 0),
+        );
+        insert(
+            &mut g,
+            30 * S,
+            &o,
+            false,
+            alert("Down", "b", AlertStatus::Firing, 30 * S),
+        );
+        let f = g.flush_due(60 * S, "", &mut NoFilter);
+        assert_eq!(instances(&f[0]), vec!["b"]);
+        assert_eq!(
+            f[0].notification.common_labels,
+            vec![
+                ("alertname".to_string(), "Down".to_string()),
+                ("instance".to_string(), "b".to_string())
+            ]
+        );
+    }
+
     #[test]
     fn fired_and_resolved_between_flushes_is_never_sent() {
         let o = opts(30, 60, 3600);
@@ -887,7 +919,7 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_group_waits_and_failure_retries_after_group_interval() {
+    fn a_busy_group_waits_then_flushes_on_its_own_schedule() {
         let o = opts(0, 60, 3600);
         let mut g = Groups::default();
         insert(
@@ -911,10 +943,21 @@ mod tests {
             ..Rules::default()
         };
         assert!(g.flush_due(60 * S, "", &mut rules).is_empty());
-        g.failed(&key, 90 * S);
-        assert!(g.flush_due(100 * S, "", &mut NoFilter).is_empty());
-        let f = g.flush_due(150 * S, "", &mut NoFilter);
+        // The delivery ends late: the missed flush happens at once, as
+        // Alertmanager reads its timer right after a slow flush returns.
+        let f = g.flush_due(90 * S, "", &mut NoFilter);
         assert_eq!(instances(&f[0]), vec!["a", "b"]);
+        g.sent(&f[0], 95 * S);
+        // And then every group_interval from that flush, not from the send.
+        insert(
+            &mut g,
+            100 * S,
+            &o,
+            true,
+            alert("Down", "c", AlertStatus::Firing, 0),
+        );
+        assert!(g.flush_due(149 * S, "", &mut NoFilter).is_empty());
+        assert_eq!(g.flush_due(150 * S, "", &mut NoFilter).len(), 1);
     }
 
     #[test]

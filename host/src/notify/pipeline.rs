@@ -655,7 +655,6 @@ impl Pipeline {
                     final_attempt: true,
                 }
                 .emit();
-                self.groups.failed(&f.group_key, now);
                 continue;
             };
             if f.notification.alerts.is_empty() {
@@ -755,7 +754,6 @@ impl Pipeline {
                 if let Err(e) = self.durable.complete(id, None) {
                     tracing::error!(error = %e, "cannot remove a failed notification from the outbox");
                 }
-                self.groups.failed(group_key, now);
             }
             (None, _) => {
                 let _ = self.durable.complete(id, None);

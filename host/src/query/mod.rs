@@ -15,6 +15,7 @@ mod binary;
 mod eval;
 mod functions;
 mod plan;
+pub mod remote;
 mod value;
 
 use std::sync::{Arc, Once};

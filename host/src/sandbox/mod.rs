@@ -10,6 +10,10 @@
 //! - capabilities: WASI without files, environment, arguments or sockets;
 //! - failure: after any trap the instance is dropped and rebuilt on the next
 //!   call, since wasmtime never lets a trapped instance be entered again.
+//!
+//! Every released version of the contract (`plugin-sdk/wit/`) loads side by
+//! side: a component's version is read off the types of its exports when it
+//! is loaded, and callers always speak the newest (see [`CheckInstance`]).
 
 mod cache;
 mod check;
@@ -23,7 +27,10 @@ use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
 
-pub use check::{Band, Batch, CheckInstance, CheckOutput, SeriesState, Status, Verdict};
+pub use check::{
+    Band, Batch, CheckInput, CheckInstance, CheckOutput, LabelCache, LabelColumns, SeriesState,
+    Status, Verdict,
+};
 pub use notifier::{
     Alert, AlertStatus, Delivery, Email, HttpRequest, Notification, NotifierInstance,
 };
@@ -69,6 +76,39 @@ impl std::fmt::Display for PluginKind {
     }
 }
 
+/// The version of the plugin contract (`vigil:plugin@...`) a plugin was
+/// built against: the host loads every version it has shipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Contract {
+    /// Windows and per-series state.
+    V0_1,
+    /// Adds labels, vanished series, severities and the rule's verdict and
+    /// state to checks (notifiers are unchanged).
+    V0_2,
+}
+
+impl Contract {
+    /// `"0.1.0"` or `"0.2.0"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
+impl std::fmt::Display for Contract {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Contract {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One documented parameter.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ParamDoc {
@@ -85,6 +125,9 @@ pub struct PluginInfo {
     pub version: String,
     pub description: String,
     pub kind: PluginKind,
+    /// The contract version the plugin was built against. A notifier's
+    /// world is the same in every version, so notifiers report 0.1.0.
+    pub contract: Contract,
     pub params: Vec<ParamDoc>,
 }
 
@@ -96,7 +139,7 @@ pub enum PluginError {
     #[error("not a valid WebAssembly component: {0}")]
     Invalid(String),
     #[error(
-        "wrong world: {0} (a Vigil plugin implements vigil:plugin/check or vigil:plugin/notifier @0.1.0)"
+        "wrong world: {0} (a Vigil plugin implements vigil:plugin/check or vigil:plugin/notifier, @0.2.0 or @0.1.0)"
     )]
     WrongWorld(String),
     #[error("exceeded its time limit of {}ms", .0.as_millis())]
@@ -174,7 +217,8 @@ impl std::fmt::Debug for Plugin {
 }
 
 enum Pre {
-    Check(check::bindings::CheckPre<HostState>),
+    CheckV0_1(check::bindings::v0_1::CheckPre<HostState>),
+    CheckV0_2(check::bindings::v0_2::CheckPre<HostState>),
     Notifier(notifier::bindings::NotifierPre<HostState>),
 }
 
@@ -239,17 +283,26 @@ impl Sandbox {
             .instantiate_pre(&component)
             .map_err(|e| PluginError::WrongWorld(format!("{e:#}")))?;
         let limits = self.inner.default_limits;
-        let (pre, info) = match check::bindings::CheckPre::new(instance_pre.clone()) {
+        // The version is in the types of the exports: the newest check
+        // world first, then the older one, then the notifier world (the
+        // same in every version).
+        let (pre, info) = match check::bindings::v0_2::CheckPre::new(instance_pre.clone()) {
             Ok(pre) => {
-                let info = check::read_info(self, &pre, limits)?;
-                (Pre::Check(pre), info)
+                let info = check::read_info_v0_2(self, &pre, limits)?;
+                (Pre::CheckV0_2(pre), info)
             }
-            Err(check_err) => match notifier::bindings::NotifierPre::new(instance_pre) {
+            Err(check_err) => match check::bindings::v0_1::CheckPre::new(instance_pre.clone()) {
                 Ok(pre) => {
-                    let info = notifier::read_info(self, &pre, limits)?;
-                    (Pre::Notifier(pre), info)
+                    let info = check::read_info_v0_1(self, &pre, limits)?;
+                    (Pre::CheckV0_1(pre), info)
                 }
-                Err(_) => return Err(PluginError::WrongWorld(format!("{check_err:#}"))),
+                Err(_) => match notifier::bindings::NotifierPre::new(instance_pre) {
+                    Ok(pre) => {
+                        let info = notifier::read_info(self, &pre, limits)?;
+                        (Pre::Notifier(pre), info)
+                    }
+                    Err(_) => return Err(PluginError::WrongWorld(format!("{check_err:#}"))),
+                },
             },
         };
         Ok(Arc::new(Plugin {

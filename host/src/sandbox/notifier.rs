@@ -11,9 +11,11 @@ use super::{
 };
 
 pub(crate) mod bindings {
+    // The notifier world is the same in 0.1.0 and 0.2.0, and component
+    // types are structural: these bindings load notifiers of either version.
     wasmtime::component::bindgen!({
         world: "notifier",
-        path: "../plugin-sdk/wit",
+        path: "../plugin-sdk/wit/vigil-plugin.wit",
     });
 }
 
@@ -80,7 +82,9 @@ impl World for bindings::Notifier {
     fn instantiate(plugin: &Plugin, store: &mut Store<HostState>) -> wasmtime::Result<Self> {
         match &plugin.pre {
             Pre::Notifier(pre) => pre.instantiate(store),
-            Pre::Check(_) => Err(wasmtime::Error::msg("not a notifier plugin")),
+            Pre::CheckV0_1(_) | Pre::CheckV0_2(_) => {
+                Err(wasmtime::Error::msg("not a notifier plugin"))
+            }
         }
     }
 
@@ -196,6 +200,7 @@ pub(crate) fn read_info(
         version: info.version,
         description: info.description,
         kind: PluginKind::Notifier,
+        contract: super::Contract::V0_1,
         params: info
             .params
             .into_iter()

@@ -23,7 +23,17 @@ use syn::{
 ///
 /// The `state` argument is optional (stateless checks use `()`), and the
 /// function may return `Result<Verdict, String>` to fail the whole
-/// evaluation. `description` defaults to the function's doc comment,
+/// evaluation.
+///
+/// A batch check takes the whole batch instead of one series, then
+/// optionally every series' state and the rule's state:
+///
+/// ```ignore
+/// #[check(name = "drift")]
+/// fn drift(params: &P, ctx: &Context, batch: &Batch, states: &mut [S], rule: &mut R) -> Verdicts
+/// ```
+///
+/// returning `Verdicts`, `Vec<Verdict>` or a `Result<_, String>` of either. `description` defaults to the function's doc comment,
 /// `plugin` (the generated type implementing `Check`) to `Plugin`, and
 /// `validate` names an optional `fn(&P) -> Result<(), String>` run by
 /// `configure`. On `wasm32` the macro also exports the component's `info`,
@@ -66,13 +76,15 @@ pub fn derive_params(input: TokenStream) -> TokenStream {
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     Check,
+    /// A check over the whole batch (its third argument is `&Batch`).
+    BatchCheck,
     Notifier,
 }
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
-            Kind::Check => "check",
+            Kind::Check | Kind::BatchCheck => "check",
             Kind::Notifier => "notifier",
         }
     }
@@ -82,6 +94,10 @@ impl Kind {
             Kind::Check => {
                 "expected `fn name(params: &P, ctx: &Context, series: &Series<'_>, state: &mut S) -> Verdict` \
                  (the `state` argument is optional)"
+            }
+            Kind::BatchCheck => {
+                "expected `fn name(params: &P, ctx: &Context, batch: &Batch, states: &mut [S], rule: &mut R) -> Verdicts` \
+                 (`states` and `rule` are optional)"
             }
             Kind::Notifier => {
                 "expected `fn name(params: &P, notification: &Notification) -> Result<Vec<Delivery>, String>`"
@@ -121,8 +137,18 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
     parse_macro_input!(attr with parser);
     let func = parse_macro_input!(item as ItemFn);
     let result = match kind {
-        Kind::Check => expand_check(&args, &func),
         Kind::Notifier => expand_notifier(&args, &func),
+        Kind::Check | Kind::BatchCheck => {
+            let batch = arg_types(&func).get(2).is_some_and(|t| match t {
+                Type::Reference(r) => is_batch(&r.elem),
+                _ => false,
+            });
+            expand_check(
+                &args,
+                &func,
+                if batch { Kind::BatchCheck } else { Kind::Check },
+            )
+        }
     };
     match result {
         Ok(tokens) => tokens.into(),
@@ -177,6 +203,7 @@ fn check_common(func: &ItemFn, kind: Kind) -> syn::Result<()> {
                 kind.name(),
                 match kind {
                     Kind::Check => "`Verdict` (or `Result<Verdict, String>`)",
+                    Kind::BatchCheck => "`Verdicts` (or `Vec<Verdict>`, or a `Result` of either)",
                     Kind::Notifier => "`Result<Vec<Delivery>, String>`",
                 },
                 kind.expected_signature()
@@ -297,16 +324,49 @@ fn common_parts(args: &Args, func: &ItemFn, kind: Kind) -> syn::Result<(LitStr, 
     Ok((name, description, plugin))
 }
 
-fn expand_check(args: &Args, func: &ItemFn) -> syn::Result<TokenStream2> {
-    let kind = Kind::Check;
+/// Whether `ty` names the batch type (by its last path segment).
+fn is_batch(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Batch"),
+        Type::Group(g) => is_batch(&g.elem),
+        Type::Paren(p) => is_batch(&p.elem),
+        _ => false,
+    }
+}
+
+/// `&mut T`: returns `T`; anything else is a spanned error.
+fn mut_ref<'a>(ty: &'a Type, what: String, expected: &str) -> syn::Result<&'a Type> {
+    match ty {
+        Type::Reference(TypeReference {
+            mutability: Some(_),
+            elem,
+            ..
+        }) => Ok(elem),
+        other => Err(Error::new_spanned(
+            other,
+            format!("{what} must be a mutable reference `{expected}`"),
+        )),
+    }
+}
+
+fn expand_check(args: &Args, func: &ItemFn, kind: Kind) -> syn::Result<TokenStream2> {
     check_common(func, kind)?;
     let (name, description, plugin) = common_parts(args, func, kind)?;
     let types = arg_types(func);
-    if types.len() != 3 && types.len() != 4 {
+    let batch = kind == Kind::BatchCheck;
+    let arity_ok = match batch {
+        false => types.len() == 3 || types.len() == 4,
+        true => (3..=5).contains(&types.len()),
+    };
+    if !arity_ok {
         return Err(Error::new_spanned(
             &func.sig.inputs,
             format!(
-                "a `#[check]` function takes 3 or 4 arguments, found {}; {}",
+                "a `#[check]` function takes {}, found {}; {}",
+                match batch {
+                    false => "3 or 4 arguments",
+                    true => "3 to 5 arguments",
+                },
                 types.len(),
                 kind.expected_signature()
             ),
@@ -323,78 +383,161 @@ fn expand_check(args: &Args, func: &ItemFn) -> syn::Result<TokenStream2> {
         format!("the context {}", arg_name(func, 1)),
         "&Context",
     )?;
-    shared_ref(
-        types[2],
-        format!("the series {}", arg_name(func, 2)),
-        "&Series<'_>",
-    )?;
-    let state_ty: TokenStream2 = match types.get(3) {
-        None => quote!(()),
-        Some(Type::Reference(TypeReference {
-            mutability: Some(_),
-            elem,
-            ..
-        })) => elem.to_token_stream(),
-        Some(other) => {
-            return Err(Error::new_spanned(
-                other,
-                format!(
-                    "the state {} must be a mutable reference `&mut State`",
-                    arg_name(func, 3)
-                ),
-            ));
-        }
-    };
-
     let fn_name = &func.sig.ident;
-    let stateful = types.len() == 4;
-    let call = if stateful {
-        quote!(#fn_name(params, ctx, series, state))
-    } else {
-        quote!({
-            let _ = state;
-            #fn_name(params, ctx, series)
-        })
-    };
     let returns_result = matches!(&func.sig.output, ReturnType::Type(_, ty) if is_result(ty));
     let output_span = func.sig.output.span();
-    let (evaluate_series, try_evaluate_series) = if returns_result {
-        (
-            quote_spanned! {output_span=>
-                match #call {
-                    ::core::result::Result::Ok(verdict) => verdict,
-                    ::core::result::Result::Err(message) => {
-                        ::vigil_plugin_sdk::Verdict::no_data().with_message(message)
-                    }
-                }
-            },
-            quote_spanned! {output_span=>
-                #[inline]
-                fn try_evaluate_series(
-                    params: &Self::Params,
-                    ctx: &::vigil_plugin_sdk::Context,
-                    series: &::vigil_plugin_sdk::Series<'_>,
-                    state: &mut Self::State,
-                ) -> ::core::result::Result<::vigil_plugin_sdk::Verdict, ::std::string::String> {
-                    #call
-                }
-            },
-        )
-    } else {
-        (quote_spanned!(output_span=> #call), quote!())
-    };
     let validate = validate_fn(args);
     let vis = &func.vis;
 
-    Ok(quote! {
-        #func
-
-        /// The check plugin generated by `#[check]`.
-        #vis struct #plugin;
-
-        impl ::vigil_plugin_sdk::Check for #plugin {
+    let body = if batch {
+        if let ReturnType::Type(_, ty) = &func.sig.output
+            && matches!(&**ty, Type::Path(p) if p.path.segments.last().is_some_and(|s| s.ident == "Verdict"))
+        {
+            return Err(Error::new_spanned(
+                ty,
+                format!(
+                    "a batch check returns one verdict per series: `Verdicts` (or `Vec<Verdict>`, or a `Result` of either); {}",
+                    kind.expected_signature()
+                ),
+            ));
+        }
+        shared_ref(
+            types[2],
+            format!("the batch {}", arg_name(func, 2)),
+            "&Batch",
+        )?;
+        let state_ty: TokenStream2 = match types.get(3) {
+            None => quote!(()),
+            Some(ty) => match mut_ref(
+                ty,
+                format!("the states {}", arg_name(func, 3)),
+                "&mut [State]",
+            )? {
+                Type::Slice(slice) => slice.elem.to_token_stream(),
+                other => {
+                    return Err(Error::new_spanned(
+                        other,
+                        format!(
+                            "the states {} must be a slice, one per series: `&mut [State]`",
+                            arg_name(func, 3)
+                        ),
+                    ));
+                }
+            },
+        };
+        let rule_ty: TokenStream2 = match types.get(4) {
+            None => quote!(()),
+            Some(ty) => mut_ref(
+                ty,
+                format!("the rule state {}", arg_name(func, 4)),
+                "&mut RuleState",
+            )?
+            .to_token_stream(),
+        };
+        let call = match types.len() {
+            3 => quote!({
+                let _ = (states, rule);
+                #fn_name(params, ctx, batch)
+            }),
+            4 => quote!({
+                let _ = rule;
+                #fn_name(params, ctx, batch, states)
+            }),
+            _ => quote!(#fn_name(params, ctx, batch, states, rule)),
+        };
+        let convert = if returns_result {
+            quote_spanned!(output_span=> #call.map(::core::convert::Into::into))
+        } else {
+            quote_spanned!(output_span=> ::core::result::Result::Ok(::core::convert::Into::into(#call)))
+        };
+        quote! {
             type Params = #params_ty;
             type State = #state_ty;
+            type RuleState = #rule_ty;
+            const BATCH: bool = true;
+
+            fn info() -> ::vigil_plugin_sdk::PluginInfo {
+                ::vigil_plugin_sdk::PluginInfo {
+                    name: ::std::string::String::from(#name),
+                    version: ::std::string::String::from(::core::env!("CARGO_PKG_VERSION")),
+                    description: ::std::string::String::from(#description),
+                    params: <#params_ty as ::vigil_plugin_sdk::ParamDocs>::param_docs(),
+                }
+            }
+
+            #validate
+
+            fn evaluate_batch(
+                params: &Self::Params,
+                ctx: &::vigil_plugin_sdk::Context,
+                batch: &::vigil_plugin_sdk::Batch,
+                states: &mut [Self::State],
+                rule: &mut Self::RuleState,
+            ) -> ::core::result::Result<::vigil_plugin_sdk::Verdicts, ::std::string::String> {
+                #convert
+            }
+        }
+    } else {
+        shared_ref(
+            types[2],
+            format!("the series {}", arg_name(func, 2)),
+            "&Series<'_>",
+        )?;
+        let state_ty: TokenStream2 = match types.get(3) {
+            None => quote!(()),
+            Some(Type::Reference(TypeReference {
+                mutability: Some(_),
+                elem,
+                ..
+            })) => elem.to_token_stream(),
+            Some(other) => {
+                return Err(Error::new_spanned(
+                    other,
+                    format!(
+                        "the state {} must be a mutable reference `&mut State`",
+                        arg_name(func, 3)
+                    ),
+                ));
+            }
+        };
+        let stateful = types.len() == 4;
+        let call = if stateful {
+            quote!(#fn_name(params, ctx, series, state))
+        } else {
+            quote!({
+                let _ = state;
+                #fn_name(params, ctx, series)
+            })
+        };
+        let (evaluate_series, try_evaluate_series) = if returns_result {
+            (
+                quote_spanned! {output_span=>
+                    match #call {
+                        ::core::result::Result::Ok(verdict) => verdict,
+                        ::core::result::Result::Err(message) => {
+                            ::vigil_plugin_sdk::Verdict::no_data().with_message(message)
+                        }
+                    }
+                },
+                quote_spanned! {output_span=>
+                    #[inline]
+                    fn try_evaluate_series(
+                        params: &Self::Params,
+                        ctx: &::vigil_plugin_sdk::Context,
+                        series: &::vigil_plugin_sdk::Series<'_>,
+                        state: &mut Self::State,
+                    ) -> ::core::result::Result<::vigil_plugin_sdk::Verdict, ::std::string::String> {
+                        #call
+                    }
+                },
+            )
+        } else {
+            (quote_spanned!(output_span=> #call), quote!())
+        };
+        quote! {
+            type Params = #params_ty;
+            type State = #state_ty;
+            type RuleState = ();
 
             fn info() -> ::vigil_plugin_sdk::PluginInfo {
                 ::vigil_plugin_sdk::PluginInfo {
@@ -418,6 +561,17 @@ fn expand_check(args: &Args, func: &ItemFn) -> syn::Result<TokenStream2> {
             }
 
             #try_evaluate_series
+        }
+    };
+
+    Ok(quote! {
+        #func
+
+        /// The check plugin generated by `#[check]`.
+        #vis struct #plugin;
+
+        impl ::vigil_plugin_sdk::Check for #plugin {
+            #body
         }
 
         #[cfg(target_arch = "wasm32")]

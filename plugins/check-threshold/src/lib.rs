@@ -1,38 +1,51 @@
 //! The `threshold` check: fires when a value computed from the window
-//! crosses a fixed bound.
+//! crosses a fixed bound, optionally at several severities.
 //!
 //! What is compared is the last point, a counter's rate, or the window's
-//! mean, max, min or a quantile. With a clear threshold (`clear_above`,
-//! `clear_below`) a series that fired keeps firing until the compared value
-//! goes back past the clear threshold (hysteresis), so an alert does not
-//! flap around one value. That needs to remember, per series, that it is
-//! firing: the check keeps host-owned state only then. Without clear
-//! thresholds it is stateless (it writes no state bytes at all). When the
-//! state is lost (host restart without state), a latched series between its
-//! clear and firing thresholds resolves; one past the firing threshold fires
-//! again at once.
-use serde::de::Deserializer;
+//! mean, max, min or a quantile. `above` and `below` are each a number, or
+//! a table of severities, e.g. `above = { warning = 0.02, critical = 0.05 }`:
+//! the most severe level crossed fires, and the verdict names its severity,
+//! which becomes the alert's `severity` label (so one rule pages at 5% and
+//! tickets at 2%). Above, a higher threshold is more severe; below, a lower
+//! one. A number fires with no severity of its own (the rule's
+//! `labels.severity` applies).
+//!
+//! With a clear threshold (`clear_above`, `clear_below`: a number for a
+//! number, or a table with some of the same severities) a level that fired
+//! keeps firing until the compared value goes back past its clear threshold
+//! (hysteresis), so an alert does not flap around one value, nor between two
+//! severities. That needs to remember, per series, the level it fires at:
+//! the check keeps host-owned state only then. Without clear thresholds it
+//! is stateless (it writes no state bytes at all). When the state is lost
+//! (host restart without state), a latched series between its clear and
+//! firing thresholds falls back to the level its value crosses outright.
+use std::collections::BTreeMap;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::Serializer;
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `threshold` check; set `above`, `below` or both.
 #[derive(Debug, Deserialize, Params)]
 #[serde(deny_unknown_fields)]
-pub struct Threshold {
-    /// Fire when the compared value is strictly greater than this.
-    pub above: Option<f64>,
-    /// Fire when the compared value is strictly less than this.
-    pub below: Option<f64>,
-    /// Hysteresis for `above`: once firing above, keep firing while the
-    /// compared value is strictly greater than this (it resolves at or below
-    /// it). Must be <= `above`. Unset: resolve as soon as the value is not
-    /// above `above` (and keep no state).
-    pub clear_above: Option<f64>,
-    /// Hysteresis for `below`: once firing below, keep firing while the
-    /// compared value is strictly less than this (it resolves at or above
-    /// it). Must be >= `below`. Unset: resolve as soon as the value is not
-    /// below `below` (and keep no state).
-    pub clear_below: Option<f64>,
+pub struct RawThreshold {
+    /// Fire when the compared value is strictly greater than this: a number,
+    /// or a table of severities such as `{ warning = 0.02, critical = 0.05 }`
+    /// (the highest threshold crossed names the alert's `severity`).
+    pub above: Option<Levels>,
+    /// Fire when the compared value is strictly less than this: a number, or
+    /// a table of severities (the lowest threshold crossed is the severity).
+    pub below: Option<Levels>,
+    /// Hysteresis for `above`: once a level fired, keep it firing while the
+    /// compared value is strictly greater than this (it resolves, or drops
+    /// to a lower level, at or below it). A number when `above` is one, else
+    /// a table with some of its severities; each must be <= its `above`.
+    /// Unset: a level clears as soon as the value is not above it (and no
+    /// state is kept).
+    pub clear_above: Option<Levels>,
+    /// Hysteresis for `below`, mirroring `clear_above`: each must be >= its
+    /// `below`.
+    pub clear_below: Option<Levels>,
     /// What to compare: "last" (the last point, default), "rate" (the
     /// per-second increase of a counter over the window, resets handled),
     /// "mean", "max", "min" (of the window's points), or "quantile" (the
@@ -47,6 +60,80 @@ pub struct Threshold {
     /// A window with fewer points than this is no-data (default 1).
     #[serde(default = "one")]
     pub min_points: u32,
+}
+
+/// A threshold: one number, or one per severity.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Levels {
+    /// One threshold, with no severity of its own.
+    One(f64),
+    /// A threshold per severity name.
+    Named(BTreeMap<String, f64>),
+}
+
+impl<'de> Deserialize<'de> for Levels {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Levels;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a number, or a table of severities such as { warning = 0.02, critical = 0.05 }")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Levels, E> {
+                Ok(Levels::One(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Levels, E> {
+                Ok(Levels::One(v as f64))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Levels, E> {
+                Ok(Levels::One(v as f64))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Levels, A::Error> {
+                let mut out = BTreeMap::new();
+                while let Some((name, v)) = map.next_entry::<String, f64>()? {
+                    if out.insert(name.clone(), v).is_some() {
+                        return Err(de::Error::custom(format!("severity {name:?} given twice")));
+                    }
+                }
+                Ok(Levels::Named(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// One level of one side, checked and ordered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    /// The alert's severity at this level; none for a plain number.
+    pub severity: Option<String>,
+    /// The value must be past this to fire at this level.
+    pub fire: f64,
+    /// Once firing at this level, it holds while past this (= `fire`
+    /// without hysteresis).
+    pub clear: f64,
+}
+
+/// The checked parameters: each side's levels from least to most severe.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "RawThreshold")]
+pub struct Threshold {
+    /// Levels above, thresholds ascending.
+    pub above: Vec<Level>,
+    /// Levels below, thresholds descending.
+    pub below: Vec<Level>,
+    /// What is compared.
+    pub compare: Compare,
+    /// The quantile for [`Compare::Quantile`].
+    pub quantile: f64,
+    /// Fewer points are no-data.
+    pub min_points: u32,
+}
+
+impl ParamDocs for Threshold {
+    fn param_docs() -> Vec<vigil_plugin_sdk::ParamDoc> {
+        RawThreshold::param_docs()
+    }
 }
 
 /// The value a threshold is compared with.
@@ -72,91 +159,230 @@ fn one() -> u32 {
     1
 }
 
-/// Collects every parameter error, joined with "; ".
-fn validate(p: &Threshold) -> Result<(), String> {
-    let mut errors = Vec::new();
-    match (p.below, p.above) {
-        (None, None) => errors.push("set `above`, `below` or both".to_string()),
-        (Some(b), Some(a)) if b > a => errors.push(format!(
-            "`below` ({b}) is greater than `above` ({a}): every value would fire"
+/// One side's levels from a threshold and its clear threshold, pushing
+/// every error. `up`: the `above` side (a higher threshold is more severe).
+fn side(
+    errors: &mut Vec<String>,
+    name: &str,
+    fire: Option<&Levels>,
+    clear: Option<&Levels>,
+    up: bool,
+) -> Vec<Level> {
+    let clear_name = format!("clear_{name}");
+    let (Some(fire), clear) = (fire, clear) else {
+        if clear.is_some() {
+            errors.push(format!("`{clear_name}` needs `{name}`"));
+        }
+        return Vec::new();
+    };
+    let mut levels: Vec<Level> = match fire {
+        Levels::One(v) => vec![Level {
+            severity: None,
+            fire: *v,
+            clear: *v,
+        }],
+        Levels::Named(named) => {
+            if named.is_empty() {
+                errors.push(format!("`{name}` has no severity"));
+            }
+            if named.contains_key("") {
+                errors.push(format!("`{name}` has an empty severity name"));
+            }
+            named
+                .iter()
+                .map(|(sev, &v)| Level {
+                    severity: Some(sev.clone()),
+                    fire: v,
+                    clear: v,
+                })
+                .collect()
+        }
+    };
+    match (fire, clear) {
+        (_, None) => {}
+        (Levels::One(_), Some(Levels::One(c))) => levels[0].clear = *c,
+        (Levels::Named(_), Some(Levels::Named(cs))) => {
+            for (sev, &c) in cs {
+                match levels
+                    .iter_mut()
+                    .find(|l| l.severity.as_deref() == Some(sev))
+                {
+                    Some(l) => l.clear = c,
+                    None => errors.push(format!(
+                        "`{clear_name}` names severity {sev:?}, which `{name}` does not have"
+                    )),
+                }
+            }
+        }
+        (Levels::One(_), Some(_)) => {
+            errors.push(format!("`{clear_name}` must be a number, like `{name}`"))
+        }
+        (Levels::Named(_), Some(_)) => errors.push(format!(
+            "`{clear_name}` must be a table of severities, like `{name}`"
         )),
-        _ => {}
     }
-    match (p.clear_above, p.above) {
-        (Some(_), None) => errors.push("`clear_above` needs `above`".to_string()),
-        (Some(c), Some(a)) if c > a => errors.push(format!(
-            "`clear_above` ({c}) must be <= `above` ({a}): it is the value to fall back to"
-        )),
-        _ => {}
-    }
-    match (p.clear_below, p.below) {
-        (Some(_), None) => errors.push("`clear_below` needs `below`".to_string()),
-        (Some(c), Some(b)) if c < b => errors.push(format!(
-            "`clear_below` ({c}) must be >= `below` ({b}): it is the value to climb back to"
-        )),
-        _ => {}
-    }
-    // With hysteresis, the values that clear an alert above and the ones that
-    // clear one below must overlap, or resolving one side fires the other.
-    // (Only once the thresholds are consistent one by one.)
-    if errors.is_empty() && (p.clear_above.is_some() || p.clear_below.is_some()) {
-        let lower = p
-            .clear_below
-            .map(|v| ("clear_below", v))
-            .or(p.below.map(|v| ("below", v)));
-        let upper = p
-            .clear_above
-            .map(|v| ("clear_above", v))
-            .or(p.above.map(|v| ("above", v)));
-        if let (Some((ln, l)), Some((un, u))) = (lower, upper)
-            && l > u
-            && (ln, un) != ("below", "above")
-        {
+    // Least severe first: ascending thresholds above, descending below.
+    levels.sort_by(|a, b| match up {
+        true => a.fire.total_cmp(&b.fire),
+        false => b.fire.total_cmp(&a.fire),
+    });
+    for pair in levels.windows(2) {
+        if pair[0].fire == pair[1].fire {
             errors.push(format!(
-                "`{ln}` ({l}) is greater than `{un}` ({u}): clearing one side would fire the other"
+                "severities {:?} and {:?} of `{name}` share the threshold {}",
+                pair[0].severity.as_deref().unwrap_or(""),
+                pair[1].severity.as_deref().unwrap_or(""),
+                pair[0].fire
             ));
         }
     }
-    match (p.compare, p.quantile) {
-        (Compare::Quantile, None) => {
-            errors.push("compare = \"quantile\" needs `quantile` (in [0, 1])".to_string())
+    for l in &levels {
+        let of = match &l.severity {
+            Some(s) => format!(" for {s:?}"),
+            None => String::new(),
+        };
+        if up && l.clear > l.fire {
+            errors.push(format!(
+                "`{clear_name}` ({}){of} must be <= `{name}` ({}): it is the value to fall back to",
+                l.clear, l.fire
+            ));
         }
-        (Compare::Quantile, Some(q)) if !(0.0..=1.0).contains(&q) => {
-            errors.push(format!("`quantile` must be in [0, 1], got {q}"))
-        }
-        (Compare::Quantile, Some(_)) | (_, None) => {}
-        (_, Some(_)) => {
-            errors.push("`quantile` only applies to compare = \"quantile\"".to_string())
+        if !up && l.clear < l.fire {
+            errors.push(format!(
+                "`{clear_name}` ({}){of} must be >= `{name}` ({}): it is the value to climb back to",
+                l.clear, l.fire
+            ));
         }
     }
-    match errors.is_empty() {
-        true => Ok(()),
-        false => Err(errors.join("; ")),
+    levels
+}
+
+impl TryFrom<RawThreshold> for Threshold {
+    type Error = String;
+
+    /// Collects every parameter error, joined with "; ".
+    fn try_from(p: RawThreshold) -> Result<Self, String> {
+        let mut errors = Vec::new();
+        if p.above.is_none() && p.below.is_none() {
+            errors.push("set `above`, `below` or both".to_string());
+        }
+        let above = side(
+            &mut errors,
+            "above",
+            p.above.as_ref(),
+            p.clear_above.as_ref(),
+            true,
+        );
+        let below = side(
+            &mut errors,
+            "below",
+            p.below.as_ref(),
+            p.clear_below.as_ref(),
+            false,
+        );
+        // Every below threshold must lie under every above one, or some
+        // value fires both ways; with hysteresis, the values that clear one
+        // side must also lie clear of the other, or resolving one side fires
+        // the other. (Only once each side is consistent on its own.)
+        let top_below = below.iter().map(|l| l.fire).reduce(f64::max);
+        let bottom_above = above.iter().map(|l| l.fire).reduce(f64::min);
+        if let (Some(b), Some(a)) = (top_below, bottom_above)
+            && b > a
+        {
+            errors.push(format!(
+                "`below` ({b}) is greater than `above` ({a}): every value would fire"
+            ));
+        }
+        let hysteresis = |ls: &[Level]| ls.iter().any(|l| l.clear != l.fire);
+        if errors.is_empty() && (hysteresis(&above) || hysteresis(&below)) {
+            let lower = below
+                .iter()
+                .map(|l| {
+                    (
+                        if l.clear != l.fire {
+                            "clear_below"
+                        } else {
+                            "below"
+                        },
+                        l.clear,
+                    )
+                })
+                .reduce(|x, y| if y.1 > x.1 { y } else { x });
+            let upper = above
+                .iter()
+                .map(|l| {
+                    (
+                        if l.clear != l.fire {
+                            "clear_above"
+                        } else {
+                            "above"
+                        },
+                        l.clear,
+                    )
+                })
+                .reduce(|x, y| if y.1 < x.1 { y } else { x });
+            if let (Some((ln, l)), Some((un, u))) = (lower, upper)
+                && l > u
+            {
+                errors.push(format!(
+                    "`{ln}` ({l}) is greater than `{un}` ({u}): clearing one side would fire the other"
+                ));
+            }
+        }
+        let quantile = match (p.compare, p.quantile) {
+            (Compare::Quantile, None) => {
+                errors.push("compare = \"quantile\" needs `quantile` (in [0, 1])".to_string());
+                0.5
+            }
+            (Compare::Quantile, Some(q)) if !(0.0..=1.0).contains(&q) => {
+                errors.push(format!("`quantile` must be in [0, 1], got {q}"));
+                0.5
+            }
+            (Compare::Quantile, Some(q)) => q,
+            (_, None) => 0.5,
+            (_, Some(_)) => {
+                errors.push("`quantile` only applies to compare = \"quantile\"".to_string());
+                0.5
+            }
+        };
+        match errors.is_empty() {
+            true => Ok(Threshold {
+                above,
+                below,
+                compare: p.compare,
+                quantile,
+                min_points: p.min_points,
+            }),
+            false => Err(errors.join("; ")),
+        }
     }
 }
 
-/// Which side a series is latched firing on (only with a clear threshold).
+/// The level a series is latched firing at (only with a clear threshold).
 ///
 /// Encoded as nothing at all when not latched, so a rule without clear
 /// thresholds (or a series that is not firing) keeps no state bytes: the
 /// SDK decodes an empty state as the default without calling `deserialize`.
+/// Otherwise one byte: `1 + 2·level` above, `2 + 2·level` below, levels
+/// counted from the least severe, so a single threshold's latch reads the
+/// same as before severities existed (1 above, 2 below).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub enum Latch {
-    /// Not firing (or firing without a clear threshold for that side).
+    /// Not firing (or firing without a clear threshold).
     #[default]
     Clear,
-    /// Firing above, judged by `clear_above` until it resolves.
-    Above,
-    /// Firing below, judged by `clear_below` until it resolves.
-    Below,
+    /// Firing above at this level, judged by its clear threshold.
+    Above(u8),
+    /// Firing below at this level, judged by its clear threshold.
+    Below(u8),
 }
 
 impl Serialize for Latch {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
+        match *self {
             Latch::Clear => s.serialize_unit(),
-            Latch::Above => s.serialize_u8(1),
-            Latch::Below => s.serialize_u8(2),
+            Latch::Above(k) => s.serialize_u8(1 + 2 * k.min(126)),
+            Latch::Below(k) => s.serialize_u8(2 + 2 * k.min(126)),
         }
     }
 }
@@ -164,9 +390,9 @@ impl Serialize for Latch {
 impl<'de> Deserialize<'de> for Latch {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         match u8::deserialize(d)? {
-            1 => Ok(Latch::Above),
-            2 => Ok(Latch::Below),
-            n => Err(serde::de::Error::custom(format!("unknown latch {n}"))),
+            0 => Err(de::Error::custom("unknown latch 0")),
+            n if n % 2 == 1 => Ok(Latch::Above((n - 1) / 2)),
+            n => Ok(Latch::Below((n - 2) / 2)),
         }
     }
 }
@@ -225,7 +451,7 @@ fn compared(p: &Threshold, series: &Series<'_>) -> Option<f64> {
         }
         Compare::Max => finite().reduce(f64::max),
         Compare::Min => finite().reduce(f64::min),
-        Compare::Quantile => quantile(p.quantile.unwrap_or(0.5), series.values),
+        Compare::Quantile => quantile(p.quantile, series.values),
     };
     value.filter(|v| !v.is_nan())
 }
@@ -238,15 +464,54 @@ fn what(p: &Threshold) -> String {
         Compare::Mean => "mean".into(),
         Compare::Max => "max".into(),
         Compare::Min => "min".into(),
-        Compare::Quantile => format!("quantile({})", p.quantile.unwrap_or(0.5)),
+        Compare::Quantile => format!("quantile({})", p.quantile),
+    }
+}
+
+/// The most severe level of one side that `v` holds: past its firing
+/// threshold, or past its clear threshold while latched at it or above.
+/// `past(v, t)` says whether `v` is beyond `t` on this side.
+fn level(
+    levels: &[Level],
+    latched: Option<usize>,
+    v: f64,
+    past: fn(f64, f64) -> bool,
+) -> Option<usize> {
+    (0..levels.len()).rev().find(|&k| {
+        let l = &levels[k];
+        past(v, l.fire) || (latched.is_some_and(|m| m >= k) && past(v, l.clear))
+    })
+}
+
+/// The verdict for firing at `levels[k]` on the side named `side`.
+fn fired(what: &str, v: f64, side: &str, l: &Level, by_clear: bool) -> Verdict {
+    let sev = l.severity.as_deref();
+    let message = match (by_clear, sev) {
+        (false, None) => format!("{what} {v} {side} {}", l.fire),
+        (false, Some(s)) => format!("{what} {v} {side} {} ({s})", l.fire),
+        (true, None) => format!(
+            "{what} {v} {side} clear threshold {} (fired {side} {})",
+            l.clear, l.fire
+        ),
+        (true, Some(s)) => format!(
+            "{what} {v} {side} clear threshold {} ({s} fired {side} {})",
+            l.clear, l.fire
+        ),
+    };
+    let verdict = Verdict::firing(v).with_message(message);
+    match sev {
+        Some(s) => verdict.with_severity(s),
+        None => verdict,
     }
 }
 
 /// Fires when the compared value (the last point, a counter's rate, or the
-/// window's mean, max, min or a quantile) is above `above` or below `below`;
-/// with `clear_above`/`clear_below`, keeps firing until it goes back past the
-/// clear threshold. Score: the compared value.
-#[check(name = "threshold", validate = validate)]
+/// window's mean, max, min or a quantile) is above `above` or below `below`,
+/// at the most severe level crossed when they are tables of severities;
+/// with `clear_above`/`clear_below`, a level keeps firing until the value
+/// goes back past its clear threshold. Score: the compared value; band: the
+/// values that fire no level.
+#[check(name = "threshold")]
 pub fn threshold(p: &Threshold, _ctx: &Context, series: &Series<'_>, latch: &mut Latch) -> Verdict {
     // No-data keeps the latch: a gap in the data does not resolve an alert.
     if series.len() < p.min_points as usize {
@@ -259,40 +524,39 @@ pub fn threshold(p: &Threshold, _ctx: &Context, series: &Series<'_>, latch: &mut
     let Some(v) = compared(p, series) else {
         return Verdict::no_data();
     };
+    // A latch past the levels there are (the levels changed on reload)
+    // holds at the most severe one.
+    let clamp = |k: u8, n: usize| (n > 0).then(|| (k as usize).min(n - 1));
+    let (up_latch, down_latch) = match *latch {
+        Latch::Clear => (None, None),
+        Latch::Above(k) => (clamp(k, p.above.len()), None),
+        Latch::Below(k) => (None, clamp(k, p.below.len())),
+    };
+    let hysteresis = |ls: &[Level]| ls.iter().any(|l| l.clear != l.fire);
+    // The band: what fires no level, by the least severe level's threshold
+    // (its clear one while latched on that side).
+    let edge = |ls: &[Level], latched: Option<usize>, none: f64| match (ls.first(), latched) {
+        (None, _) => none,
+        (Some(l), Some(_)) => l.clear,
+        (Some(l), None) => l.fire,
+    };
+    let upper = edge(&p.above, up_latch, f64::INFINITY);
+    let lower = edge(&p.below, down_latch, f64::NEG_INFINITY);
     let what = what(p);
-    let (above, below) = (
-        p.above.unwrap_or(f64::INFINITY),
-        p.below.unwrap_or(f64::NEG_INFINITY),
-    );
-    // The thresholds this evaluation is judged by: the clear one while latched.
-    let upper = match (*latch, p.clear_above) {
-        (Latch::Above, Some(c)) => c,
-        _ => above,
-    };
-    let lower = match (*latch, p.clear_below) {
-        (Latch::Below, Some(c)) => c,
-        _ => below,
-    };
-    let verdict = if v > upper {
-        *latch = if p.clear_above.is_some() {
-            Latch::Above
-        } else {
-            Latch::Clear
+    let verdict = if let Some(k) = level(&p.above, up_latch, v, |v, t| v > t) {
+        let l = &p.above[k];
+        *latch = match hysteresis(&p.above) {
+            true => Latch::Above(u8::try_from(k).unwrap_or(u8::MAX)),
+            false => Latch::Clear,
         };
-        Verdict::firing(v).with_message(match v > above {
-            true => format!("{what} {v} above {above}"),
-            false => format!("{what} {v} above clear threshold {upper} (fired above {above})"),
-        })
-    } else if v < lower {
-        *latch = if p.clear_below.is_some() {
-            Latch::Below
-        } else {
-            Latch::Clear
+        fired(&what, v, "above", l, v <= l.fire)
+    } else if let Some(k) = level(&p.below, down_latch, v, |v, t| v < t) {
+        let l = &p.below[k];
+        *latch = match hysteresis(&p.below) {
+            true => Latch::Below(u8::try_from(k).unwrap_or(u8::MAX)),
+            false => Latch::Clear,
         };
-        Verdict::firing(v).with_message(match v < below {
-            true => format!("{what} {v} below {below}"),
-            false => format!("{what} {v} below clear threshold {lower} (fired below {below})"),
-        })
+        fired(&what, v, "below", l, v >= l.fire)
     } else {
         *latch = Latch::Clear;
         Verdict::ok(v)
@@ -534,7 +798,7 @@ mod tests {
         // Corrupt state decodes as not latched.
         let corrupt = State {
             offsets: vec![0, 1],
-            data: vec![7],
+            data: vec![0],
         };
         let v = evaluate::<Plugin>(&p, 15_000, &batch, &corrupt).unwrap();
         assert_eq!(v.verdicts[0].status, Status::Ok);
@@ -646,10 +910,10 @@ mod tests {
         assert_eq!(
             docs,
             [
-                ("above", "Option<f64>", false),
-                ("below", "Option<f64>", false),
-                ("clear_above", "Option<f64>", false),
-                ("clear_below", "Option<f64>", false),
+                ("above", "Option<Levels>", false),
+                ("below", "Option<Levels>", false),
+                ("clear_above", "Option<Levels>", false),
+                ("clear_below", "Option<Levels>", false),
                 ("compare", "Compare", false),
                 ("quantile", "Option<f64>", false),
                 ("min_points", "u32", false)
@@ -660,5 +924,204 @@ mod tests {
             info.params[6].description,
             "A window with fewer points than this is no-data (default 1)."
         );
+    }
+
+    /// Like `steps`, with each verdict's status and severity.
+    fn graded(params: &str, values: &[f64]) -> Vec<(Status, Option<String>)> {
+        let p = configure::<Plugin>(params).unwrap();
+        let mut state = State::default();
+        let mut seen = Vec::new();
+        for (i, &v) in values.iter().enumerate() {
+            let mut batch = Batch::default();
+            batch.push_series(1, &[i as i64 * 15_000], &[v]);
+            let out = evaluate::<Plugin>(&p, i as i64 * 15_000, &batch, &state).unwrap();
+            seen.push((out.verdicts[0].status, out.verdicts[0].severity.clone()));
+            state = out.state;
+        }
+        seen
+    }
+
+    fn sev(s: &str) -> Option<String> {
+        Some(s.to_string())
+    }
+
+    #[test]
+    fn severities_follow_the_most_severe_level_crossed() {
+        use Status::{Firing, Ok};
+        let got = graded(
+            r#"{"above": {"warning": 0.02, "critical": 0.05}}"#,
+            &[0.01, 0.03, 0.06, 0.03, 0.01],
+        );
+        assert_eq!(
+            got,
+            [
+                (Ok, None),
+                (Firing, sev("warning")),
+                (Firing, sev("critical")),
+                (Firing, sev("warning")),
+                (Ok, None)
+            ]
+        );
+        let p = configure::<Plugin>(r#"{"above": {"warning": 0.02, "critical": 0.05}}"#).unwrap();
+        let mut batch = Batch::default();
+        batch.push_series(1, &[0], &[0.06]);
+        let out = evaluate::<Plugin>(&p, 0, &batch, &State::default()).unwrap();
+        let v = &out.verdicts[0];
+        assert_eq!(
+            v.message.as_deref(),
+            Some("value 0.06 above 0.05 (critical)")
+        );
+        assert_eq!(
+            v.band,
+            Some(Band {
+                lower: f64::NEG_INFINITY,
+                upper: 0.02
+            })
+        );
+        assert!(out.state.data.is_empty(), "no clear thresholds: stateless");
+        // Below: the lowest threshold is the most severe.
+        let got = graded(
+            r#"{"below": {"ticket": 100, "page": 10}, "above": {"page": 1000}}"#,
+            &[50.0, 5.0, 2000.0, 500.0],
+        );
+        assert_eq!(
+            got,
+            [
+                (Firing, sev("ticket")),
+                (Firing, sev("page")),
+                (Firing, sev("page")),
+                (Ok, None)
+            ]
+        );
+    }
+
+    #[test]
+    fn each_level_has_its_own_hysteresis() {
+        use Status::{Firing, Ok};
+        let params = r#"{"above": {"warning": 0.02, "critical": 0.05},
+                        "clear_above": {"warning": 0.015, "critical": 0.04}}"#;
+        let got = graded(
+            params,
+            &[0.03, 0.06, 0.045, 0.035, 0.018, 0.016, 0.014, 0.018],
+        );
+        assert_eq!(
+            got,
+            [
+                (Firing, sev("warning")),
+                (Firing, sev("critical")),
+                // Held at critical above its clear threshold 0.04 ...
+                (Firing, sev("critical")),
+                // ... then down to warning, held above 0.015 ...
+                (Firing, sev("warning")),
+                (Firing, sev("warning")),
+                (Firing, sev("warning")),
+                // ... and clear below it; 0.018 alone fires nothing.
+                (Ok, None),
+                (Ok, None),
+            ]
+        );
+        // Only some levels with a clear threshold: the others clear at once.
+        let got = graded(
+            r#"{"above": {"warning": 2, "critical": 5}, "clear_above": {"critical": 4}}"#,
+            &[6.0, 4.5, 1.5],
+        );
+        assert_eq!(
+            got,
+            [
+                (Firing, sev("critical")),
+                (Firing, sev("critical")),
+                (Ok, None)
+            ]
+        );
+        let p = configure::<Plugin>(params).unwrap();
+        let mut b = Batch::default();
+        b.push_series(1, &[0], &[0.06]);
+        let fired = evaluate::<Plugin>(&p, 0, &b, &State::default()).unwrap();
+        let mut b = Batch::default();
+        b.push_series(1, &[1], &[0.045]);
+        let held = evaluate::<Plugin>(&p, 1, &b, &fired.state).unwrap();
+        assert_eq!(
+            held.verdicts[0].message.as_deref(),
+            Some("value 0.045 above clear threshold 0.04 (critical fired above 0.05)")
+        );
+        assert_eq!(
+            held.verdicts[0].band,
+            Some(Band {
+                lower: f64::NEG_INFINITY,
+                upper: 0.015
+            })
+        );
+    }
+
+    #[test]
+    fn latches_written_before_severities_still_read() {
+        // A one-threshold latch above was the byte 1, below the byte 2.
+        assert_eq!(
+            vigil_plugin_sdk::check::decode_state::<Latch>(&[1]),
+            Latch::Above(0)
+        );
+        assert_eq!(
+            vigil_plugin_sdk::check::decode_state::<Latch>(&[2]),
+            Latch::Below(0)
+        );
+        let mut bytes = Vec::new();
+        vigil_plugin_sdk::check::encode_state(&Latch::Below(3), &mut bytes).unwrap();
+        assert_eq!(
+            vigil_plugin_sdk::check::decode_state::<Latch>(&bytes),
+            Latch::Below(3)
+        );
+        // A latch past the levels there are holds at the most severe one.
+        let p = configure::<Plugin>(r#"{"above": 10, "clear_above": 8}"#).unwrap();
+        let mut b = Batch::default();
+        b.push_series(1, &[0], &[9.0]);
+        let state = State {
+            offsets: vec![0, 1],
+            data: vec![5],
+        };
+        let out = evaluate::<Plugin>(&p, 0, &b, &state).unwrap();
+        assert_eq!(out.verdicts[0].status, Status::Firing);
+    }
+
+    #[test]
+    fn configure_rejects_bad_levels() {
+        let err = |json| configure::<Plugin>(json).err().unwrap();
+        assert_eq!(
+            err(r#"{"above": {"warning": 1}, "clear_above": 0.5}"#),
+            "invalid params: `clear_above` must be a table of severities, like `above`"
+        );
+        assert_eq!(
+            err(r#"{"above": 1, "clear_above": {"warning": 0.5}}"#),
+            "invalid params: `clear_above` must be a number, like `above`"
+        );
+        assert_eq!(
+            err(r#"{"above": {"warning": 1}, "clear_above": {"critical": 0.5}}"#),
+            "invalid params: `clear_above` names severity \"critical\", which `above` does not have"
+        );
+        assert_eq!(
+            err(r#"{"above": {"warning": 1, "critical": 1}}"#),
+            "invalid params: severities \"critical\" and \"warning\" of `above` share the threshold 1"
+        );
+        assert_eq!(
+            err(r#"{"above": {"warning": 1, "critical": 2}, "clear_above": {"critical": 3}}"#),
+            "invalid params: `clear_above` (3) for \"critical\" must be <= `above` (2): it is the value to fall back to"
+        );
+        assert_eq!(
+            err(r#"{"above": {"warning": 5}, "below": {"page": 1, "ticket": 6}}"#),
+            "invalid params: `below` (6) is greater than `above` (5): every value would fire"
+        );
+        assert_eq!(
+            err(r#"{"above": {}}"#),
+            "invalid params: `above` has no severity"
+        );
+        assert_eq!(
+            err(r#"{"above": {"": 1}}"#),
+            "invalid params: `above` has an empty severity name"
+        );
+        assert!(
+            err(r#"{"above": "high"}"#).contains("expected a number, or a table of severities"),
+            "{}",
+            err(r#"{"above": "high"}"#)
+        );
+        assert!(err(r#"{"above": {"warning": "x"}}"#).starts_with("invalid params: `above"));
     }
 }

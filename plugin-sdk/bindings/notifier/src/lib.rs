@@ -1,4 +1,4 @@
-//! Generated bindings of the `notifier` world of `vigil:plugin@0.1.0`, with
+//! Generated bindings of the `notifier` world of `vigil:plugin@0.2.0` (unchanged since 0.1.0), with
 //! helpers on the generated types.
 //!
 //! Use these through `vigil_plugin_sdk` (`vigil_plugin_sdk::notifier`); this
@@ -9,8 +9,8 @@
 #[allow(missing_docs, clippy::all)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
-        world: "vigil:plugin/notifier@0.1.0",
+        path: "../../wit/vigil-plugin-0.2.0.wit",
+        world: "vigil:plugin/notifier@0.2.0",
         pub_export_macro: true,
         export_macro_name: "export_notifier",
         default_bindings_module: "vigil_plugin_sdk::__private::notifier",
