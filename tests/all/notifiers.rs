@@ -588,12 +588,12 @@ receiver = "ml-chat"
         .expect("run vigil check");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    // Each error names the receiver's params table (file, line, column),
-    // the parameter, and the place in the template; both are reported.
+    // Each error points at the place in the template, in the file (line
+    // and column), and names the parameter; both are reported.
     let expect = [
-        "vigil.toml:7:10: receiver \"ml-chat\": notifier \"slack\" rejected its parameters: \
+        "vigil.toml:7:71: receiver \"ml-chat\": notifier \"slack\" rejected its parameters: \
          invalid params: `title`: template error at line 1, column 1: unclosed action",
-        "vigil.toml:15:1: receiver \"ml-teams\": notifier \"msteams\" rejected its parameters: \
+        "vigil.toml:19:22: receiver \"ml-teams\": notifier \"msteams\" rejected its parameters: \
          invalid params: `body`: template error at line 2, column 22: unknown function `shout`",
         "2 error(s)",
     ];

@@ -359,13 +359,87 @@ annotations = { summary = "{{ $value | humanise }}" }
         "vigil.toml:6:9: rule \"A\": invalid query: the function `histogram_count`",
         "vigil.toml:13:9: no check plugin named \"treshold\"",
         "(available: threshold)",
-        "vigil.toml:19:10: rule \"C\": check plugin \"threshold\" rejected its parameters: invalid params: unknown field `abov`, expected one of `above`, `below`, `clear_above`, `clear_below`, `compare`, `quantile`, `min_points`\n",
+        "vigil.toml:19:12: rule \"C\": check plugin \"threshold\" rejected its parameters: invalid params: unknown field `abov`, expected one of `above`, `below`, `clear_above`, `clear_below`, `compare`, `quantile`, `min_points`\n",
         "vigil.toml:20:40: rule \"C\": annotation \"summary\": unknown function `humanise`",
         "did you mean `humanize`?",
         "4 error(s)",
     ];
     for e in expect {
         assert!(err.contains(e), "missing {e:?} in:\n{err}");
+    }
+}
+
+#[test]
+fn vigil_check_points_at_the_parameter_a_check_rejects() {
+    let dir = TempDir::new("check-params");
+    install_plugins(&dir.path().join("plugins"), &["check-threshold"]);
+    let cfg = dir.path().join("vigil.toml");
+    std::fs::write(
+        &cfg,
+        r#"plugin_dir = "plugins"
+data_dir = "data"
+
+[[rules]]
+name = "Type"
+query = "up"
+check = "threshold"
+params = { below = 1, above = "x" }
+
+[[rules]]
+name = "Nested"
+query = "up"
+check = "threshold"
+
+[rules.params]
+compare = "max"
+above = { warning = 0.5, critical = "high" }
+
+[[rules]]
+name = "Checked"
+query = "up"
+check = "threshold"
+params = { above = 1, compare = "quantile", quantile = 2 }
+
+[[rules]]
+name = "Unknown"
+query = "up"
+check = "threshold"
+
+[rules.params]
+above = 1
+min_point = 3
+
+[[rules]]
+name = "Unnamed"
+query = "up"
+check = "threshold"
+params = { min_points = 3 }
+"#,
+    )
+    .unwrap();
+    let out = Command::new(vigil_bin())
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let rejected = "check plugin \"threshold\" rejected its parameters: invalid params:";
+    let expect = [
+        // A value of the wrong type: at the value.
+        format!("vigil.toml:8:31: rule \"Type\": {rejected} `above`: invalid type: string \"x\""),
+        // In a nested table, written under a header.
+        format!("vigil.toml:17:37: rule \"Nested\": {rejected} `above.critical`: invalid type"),
+        // Found by the plugin's own validation.
+        format!("vigil.toml:23:56: rule \"Checked\": {rejected} `quantile` must be in [0, 1]"),
+        // An unknown parameter: at its key.
+        format!("vigil.toml:32:1: rule \"Unknown\": {rejected} unknown field `min_point`"),
+        // No parameter to point at: the `params` table.
+        format!("vigil.toml:38:10: rule \"Unnamed\": {rejected} set `above`, `below` or both"),
+        "5 error(s)".to_string(),
+    ];
+    for e in expect {
+        assert!(err.contains(&e), "missing {e:?} in:\n{err}");
     }
 }
 

@@ -19,6 +19,7 @@
 mod duration;
 mod error;
 mod matcher;
+mod params;
 pub mod raw;
 mod secret;
 mod validate;
@@ -31,6 +32,7 @@ use std::time::Duration;
 pub use duration::{format_duration, parse_duration};
 pub use error::{ConfigError, ConfigErrors, Location};
 pub use matcher::{MatchOp, Matcher};
+pub use params::ParamLocations;
 pub use secret::{Secret, SecretSource};
 
 pub(crate) use error::Diagnostics;
@@ -186,6 +188,8 @@ pub struct RuleConfig {
     pub params: serde_json::Value,
     /// Where `params` is written, or the rule's location without it.
     pub params_at: Location,
+    /// Where each parameter in `params` is written.
+    pub params_written: ParamLocations,
     /// How long a series must keep firing before its alert fires.
     pub for_: Duration,
     /// How long an alert keeps firing after its series stops.
@@ -215,6 +219,8 @@ pub struct ReceiverConfig {
     pub params: serde_json::Value,
     /// Where `params` is written, or the receiver's location without it.
     pub params_at: Location,
+    /// Where each parameter in `params` is written.
+    pub params_written: ParamLocations,
     /// `host` or `host:port`, lowercased; IPv6 hosts in brackets.
     pub allow_hosts: Vec<String>,
     /// Whether to notify when an alert resolves.

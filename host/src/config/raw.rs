@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeOwned, Visitor};
 use toml::Spanned;
 use toml::de::{DeArray, DeTable, DeValue, ValueDeserializer};
 
+use super::ParamLocations;
 use super::error::Diagnostics;
 
 /// The whole `vigil.toml`. Relative paths resolve against the directory of
@@ -237,6 +238,10 @@ pub struct RawRule {
     /// Parameters for the check plugin, passed to it as a JSON object, like
     /// `{ above = 0.05 }`. Default: `{}`.
     pub params: Option<Spanned<toml::Table>>,
+    /// Not a setting: where each parameter in `params` is written, recorded
+    /// while decoding.
+    #[serde(skip)]
+    pub params_written: ParamLocations,
     /// How long a series must keep firing before its alert fires (it is
     /// pending until then). Default: `"0s"`.
     #[serde(rename = "for")]
@@ -276,6 +281,10 @@ pub struct RawReceiver {
     /// Parameters for the notifier plugin, passed to it as a JSON object,
     /// like `{ url = "http://127.0.0.1:9000/hook" }`. Default: `{}`.
     pub params: Option<Spanned<toml::Table>>,
+    /// Not a setting: where each parameter in `params` is written, recorded
+    /// while decoding.
+    #[serde(skip)]
+    pub params_written: ParamLocations,
     /// Hosts this receiver may send HTTP requests to, each `"host"` (any
     /// port) or `"host:port"`, like `["hooks.example.com",
     /// "127.0.0.1:9000"]`. Default: none.
@@ -560,8 +569,14 @@ pub(crate) fn decode(diag: &mut Diagnostics<'_>) -> Option<(RawConfig, Gaps)> {
     gaps.smtp &= raw.smtp.is_none();
     raw.targets = items(diag, targets, "targets").0;
     (raw.sources, gaps.sources) = items(diag, sources, "sources");
-    raw.rules = items(diag, rules, "rules").0;
-    (raw.receivers, gaps.receivers) = items(diag, receivers, "receivers");
+    raw.rules = items_with_params(diag, rules, "rules", |r: &mut RawRule| {
+        &mut r.params_written
+    })
+    .0;
+    (raw.receivers, gaps.receivers) =
+        items_with_params(diag, receivers, "receivers", |r: &mut RawReceiver| {
+            &mut r.params_written
+        });
     raw.inhibit_rules = items(diag, inhibit_rules, "inhibit_rules").0;
     raw.api = section(diag, api, "[api]");
     raw.time_intervals = items(diag, time_intervals, "time_intervals").0;
@@ -604,6 +619,36 @@ pub(crate) fn items<T: DeserializeOwned>(
         match table(diag, item, &what) {
             Some(item) => out.push(item),
             None => failed = true,
+        }
+    }
+    (out, failed)
+}
+
+/// [`items`] whose tables have a `params` table of plugin parameters: also
+/// records where each parameter is written, which `T` keeps in the field
+/// `written` returns.
+pub(crate) fn items_with_params<T: DeserializeOwned>(
+    diag: &mut Diagnostics<'_>,
+    value: Option<Spanned<DeValue<'_>>>,
+    key: &str,
+    written: fn(&mut T) -> &mut ParamLocations,
+) -> (Vec<Spanned<T>>, bool) {
+    // By the byte offset where the item starts.
+    let mut found: Vec<(usize, ParamLocations)> = Vec::new();
+    if let Some(DeValue::Array(array)) = value.as_ref().map(Spanned::get_ref) {
+        for item in array.iter() {
+            if let DeValue::Table(table) = item.get_ref()
+                && let Some(params) = table.get("params")
+            {
+                found.push((item.span().start, ParamLocations::of(diag, params)));
+            }
+        }
+    }
+    let (mut out, failed) = items(diag, value, key);
+    for item in &mut out {
+        let start = item.span().start;
+        if let Some(i) = found.iter().position(|(at, _)| *at == start) {
+            *written(item.get_mut()) = found.swap_remove(i).1;
         }
     }
     (out, failed)

@@ -26,7 +26,7 @@ use crate::config::{Config, ConfigError, ConfigErrors, ReceiverConfig, RuleConfi
 use crate::notify::Renderer;
 use crate::query::remote::RemoteSource;
 use crate::query::{LOOKBACK_MS, Query};
-use crate::sandbox::{CheckInstance, Limits, PluginKind, Sandbox};
+use crate::sandbox::{CheckInstance, Limits, PluginError, PluginKind, Sandbox};
 use plugins::Catalog;
 
 pub use rule::RuleCommand;
@@ -125,7 +125,7 @@ pub fn compile(
         }
         match Renderer::for_receiver(r, sandbox, &catalog.by_name) {
             Ok(renderer) => receivers.push((r.clone(), renderer)),
-            Err(e) => errors.push(err(r.params_at, format!("receiver {:?}: {e}", r.name))),
+            Err(e) => errors.push(err(e.at, format!("receiver {:?}: {e}", r.name))),
         }
     }
     if errors.is_empty() {
@@ -247,8 +247,13 @@ fn compile_rules_with(
                 Some(p) => match CheckInstance::new(sandbox, p.clone(), &r.params, limits) {
                     Ok(c) => Some(Some(c)),
                     Err(e) => {
+                        // At the parameter the check rejected, if it names one.
+                        let at = match &e {
+                            PluginError::Configure(why) => r.params_written.locate(why),
+                            _ => None,
+                        };
                         errors.push(err(
-                            r.params_at,
+                            at.unwrap_or(r.params_at),
                             format!("rule {:?}: check plugin {name:?} {e}", r.name),
                         ));
                         None

@@ -120,11 +120,15 @@ impl Inhibitor {
     /// Records a firing alert: it inhibits from now on. Adding it again is
     /// harmless.
     pub fn add_firing(&mut self, labels: &Labels) {
-        let fp = labels.fingerprint();
+        // The fingerprint hashes every label, and the pipeline rebuilds the
+        // inhibitor from all firing alerts at each flush: only alerts that
+        // can inhibit pay for it (with no inhibit rules, none do).
+        let mut fingerprint = None;
         for (rule, index) in self.rules.iter().zip(&mut self.index) {
             if !rule.source_matches(labels) {
                 continue;
             }
+            let fp = *fingerprint.get_or_insert_with(|| labels.fingerprint());
             let sources = index.entry(rule.key(labels)).or_default();
             if rule.target_matches(labels) {
                 sources.both_sides.insert(fp);
@@ -136,11 +140,12 @@ impl Inhibitor {
 
     /// Forgets an alert that resolved or went away: it no longer inhibits.
     pub fn remove(&mut self, labels: &Labels) {
-        let fp = labels.fingerprint();
+        let mut fingerprint = None;
         for (rule, index) in self.rules.iter().zip(&mut self.index) {
             if !rule.source_matches(labels) {
                 continue;
             }
+            let fp = *fingerprint.get_or_insert_with(|| labels.fingerprint());
             let key = rule.key(labels);
             if let Some(sources) = index.get_mut(&key) {
                 sources.source_only.remove(&fp);

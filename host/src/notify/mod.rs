@@ -23,7 +23,7 @@ use std::time::Duration;
 // tokio's clock, so retry deadlines follow paused time in tests.
 use tokio::time::Instant;
 
-use crate::config::{ReceiverConfig, RouteConfig};
+use crate::config::{Location, ReceiverConfig, RouteConfig};
 use crate::sandbox::{
     AlertStatus, Delivery, Notification, NotifierInstance, Plugin, PluginError, Sandbox,
 };
@@ -140,15 +140,16 @@ impl Renderer {
         cfg: &ReceiverConfig,
         sandbox: &Sandbox,
         plugins: &HashMap<String, Arc<Plugin>>,
-    ) -> Result<Renderer, String> {
+    ) -> Result<Renderer, RendererError> {
         if cfg.notifier == CONSOLE {
             return Ok(Renderer::Console);
         }
-        let plugin = plugins.get(&cfg.notifier).ok_or_else(|| {
-            format!(
+        let plugin = plugins.get(&cfg.notifier).ok_or_else(|| RendererError {
+            at: cfg.notifier_at,
+            message: format!(
                 "no notifier plugin named {:?} in the plugin directory",
                 cfg.notifier
-            )
+            ),
         })?;
         NotifierInstance::new(
             sandbox,
@@ -157,7 +158,31 @@ impl Renderer {
             sandbox.default_limits(),
         )
         .map(Renderer::Plugin)
-        .map_err(|e| format!("notifier {:?} {e}", cfg.notifier))
+        .map_err(|e| RendererError {
+            at: match &e {
+                PluginError::Configure(why) => cfg.params_written.locate(why),
+                _ => None,
+            }
+            .unwrap_or(cfg.params_at),
+            message: format!("notifier {:?} {e}", cfg.notifier),
+        })
+    }
+}
+
+/// Why a receiver has no renderer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RendererError {
+    /// Where in the configuration file: the parameter the notifier
+    /// rejected, or else the receiver's `params` (its `notifier` when the
+    /// plugin is missing).
+    pub at: Location,
+    /// What is wrong, naming the notifier.
+    pub message: String,
+}
+
+impl std::fmt::Display for RendererError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
     }
 }
 
@@ -464,6 +489,7 @@ mod tests {
             notifier_at: crate::config::Location::new(1, 1),
             params: serde_json::json!({}),
             params_at: crate::config::Location::new(1, 1),
+            params_written: Default::default(),
             allow_hosts: allow.iter().map(|s| s.to_string()).collect(),
             send_resolved: true,
             timeout: Duration::from_secs(1),

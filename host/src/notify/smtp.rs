@@ -498,6 +498,7 @@ mod tests {
             notifier_at: Location::new(1, 1),
             params: serde_json::json!({}),
             params_at: Location::new(1, 1),
+            params_written: Default::default(),
             allow_hosts: vec![],
             send_resolved: true,
             timeout: Duration::from_secs(1),
