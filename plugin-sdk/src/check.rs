@@ -312,6 +312,39 @@ fn check_offsets(what: &str, offsets: &[u32], n: usize, len: usize) -> Result<()
     Ok(())
 }
 
+/// The part of `series` after `last`, the timestamp of the last point a
+/// stateful check folded into its state; the whole series when `last` is
+/// `None` (first call, or the state was lost and is replayed).
+///
+/// The host sends the whole window at each evaluation, while a check that
+/// keeps running statistics (an EWMA, a learned model) must fold each point
+/// in exactly once. Timestamps ascend, so the new points are a suffix: it
+/// is found scanning from the end, which touches only the new points
+/// (usually one), not the whole window.
+///
+/// ```
+/// use vigil_plugin_sdk::check::{Series, points_after};
+/// let s = Series::new(1, &[10, 20, 30], &[1.0, 2.0, 3.0]);
+/// assert_eq!(points_after(&s, Some(20)).iter().collect::<Vec<_>>(), [(30, 3.0)]);
+/// assert_eq!(points_after(&s, None).len(), 3);
+/// ```
+#[inline]
+pub fn points_after<'a>(series: &Series<'a>, last: Option<i64>) -> Series<'a> {
+    let from = match last {
+        Some(last) => series
+            .timestamps
+            .iter()
+            .rposition(|&t| t <= last)
+            .map_or(0, |i| i + 1),
+        None => 0,
+    };
+    Series {
+        timestamps: series.timestamps.get(from..).unwrap_or_default(),
+        values: series.values.get(from..).unwrap_or_default(),
+        ..*series
+    }
+}
+
 /// Decodes one series' state: `S::default()` when `bytes` is empty or is not
 /// exactly one encoded `S`.
 pub fn decode_state<S: DeserializeOwned + Default>(bytes: &[u8]) -> S {
@@ -737,5 +770,20 @@ mod tests {
             err.contains("4 series matched but the batch has 3"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn points_after_is_the_unprocessed_suffix() {
+        let s = Series::new(7, &[10, 20, 30], &[1.0, 2.0, 3.0]);
+        let after = |last| points_after(&s, last).iter().collect::<Vec<_>>();
+        assert_eq!(after(None), [(10, 1.0), (20, 2.0), (30, 3.0)]);
+        assert_eq!(after(Some(5)), [(10, 1.0), (20, 2.0), (30, 3.0)]);
+        assert_eq!(after(Some(15)), [(20, 2.0), (30, 3.0)]);
+        assert_eq!(after(Some(30)), []);
+        assert_eq!(after(Some(99)), []);
+        assert_eq!(points_after(&s, Some(20)).id, 7);
+        // More timestamps than values: never more points than pairs.
+        let short = Series::new(1, &[10, 20, 30], &[1.0]);
+        assert!(points_after(&short, Some(10)).iter().next().is_none());
     }
 }

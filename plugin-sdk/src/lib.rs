@@ -77,6 +77,15 @@
 //! assert!(out.rule_verdict.unwrap().is_firing());
 //! ```
 //!
+//! # Testing a plugin
+//!
+//! With the `testing` feature, enabled from `[dev-dependencies]` only
+//! (`vigil-plugin-sdk = { ..., features = ["testing"] }`), `testing` offers
+//! the fixtures and golden-file helpers the bundled notifiers' tests use: a
+//! fixed notification group, `assert_golden!` (compare with, or with
+//! `VIGIL_BLESS=1` write, `tests/golden/<name>`) and HTTP deliveries as
+//! text.
+//!
 //! # State encoding
 //!
 //! Each series' state is encoded with [`postcard`] (serde, varint integers,
@@ -103,7 +112,10 @@ pub mod check;
 pub mod duration;
 pub mod json;
 pub mod notifier;
+mod number;
 mod params;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 mod time;
 
 /// Go text/template as Prometheus and Alertmanager use it, for
@@ -114,6 +126,7 @@ pub use vigil_template as template;
 pub use check::{Band, Batch, LabelColumns, Output, ParamDoc, PluginInfo, State, Status, Verdict};
 pub use check::{Check, Context, Labels, Series, Verdicts, configure, evaluate};
 pub use notifier::Notifier;
+pub use number::short_number;
 pub use params::{NoParams, ParamDocs, parse_params};
 /// The SDK's `serde`, for `#[serde(crate = "vigil_plugin_sdk::serde")]`.
 pub use serde;

@@ -3,6 +3,17 @@
 //! A notifier never gets a socket: it returns [`Delivery`] values (HTTP
 //! requests or e-mails) and the host sends them after checking them against
 //! the receiver's configuration.
+//!
+//! Besides the contract, this module holds what the bundled notifiers share
+//! (plugin crates cannot depend on each other), for any notifier to use:
+//! template parameters checked at `configure` ([`Template`]) with built-in
+//! defaults ([`DefaultTemplate`], [`render_or`], [`DEFAULT_SUBJECT`]) and
+//! views of the template data ([`alert_values`], [`map_strings`]); the
+//! checks of `url` and `headers` parameters ([`validate_url`],
+//! [`validate_headers`], [`join_errors`]) and the headers sent
+//! ([`merge_headers`]); alert severities and order ([`Severity`],
+//! [`max_severity`], [`by_importance`]); text limits ([`truncate`]). Test
+//! fixtures and golden files are in [`testing`](crate#testing-a-plugin).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -13,6 +24,16 @@ use vigil_template::Value;
 pub use vigil_plugin_sdk_bindings_notifier::{
     Alert, AlertStatus, Delivery, Email, HttpRequest, Notification, Pair, ParamDoc, PluginInfo,
     lookup,
+};
+
+mod http;
+mod severity;
+mod template;
+
+pub use self::http::{merge_headers, validate_headers, validate_url};
+pub use self::severity::{Severity, by_importance, max_severity};
+pub use self::template::{
+    DEFAULT_SUBJECT, DefaultTemplate, Template, alert_values, map_strings, render_or,
 };
 
 /// A notifier: the logic behind a `notifier` component.
@@ -43,6 +64,51 @@ pub fn configure<N: Notifier>(json: &str) -> Result<N::Params, String> {
     let params = crate::parse_params::<N::Params>(json)?;
     N::validate(&params).map_err(|e| format!("invalid params: {e}"))?;
     Ok(params)
+}
+
+/// Every error a `validate` found, joined with `; `, or `Ok` when there is
+/// none.
+///
+/// A validation pushes each mistake to a list instead of returning at the
+/// first, so a user fixes a configuration in one round; this turns the list
+/// into [`Notifier::validate`]'s result.
+///
+/// ```
+/// use vigil_plugin_sdk::notifier::join_errors;
+/// assert_eq!(join_errors(vec![]), Ok(()));
+/// assert_eq!(join_errors(vec!["`a` x".into(), "`b` y".into()]), Err("`a` x; `b` y".into()));
+/// ```
+pub fn join_errors(errors: Vec<String>) -> Result<(), String> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// `text` cut to at most `max` characters (not bytes), ending with `…` when
+/// cut.
+///
+/// Services cap their fields (a Slack header at 150 characters, an SMS at a
+/// few segments) and reject or silently drop a longer one; cutting here
+/// keeps the message and shows that it was cut, without splitting a
+/// character.
+///
+/// ```
+/// use vigil_plugin_sdk::notifier::truncate;
+/// assert_eq!(truncate("héllo", 5), "héllo");
+/// assert_eq!(truncate("héllo", 4), "hél…");
+/// ```
+pub fn truncate(text: &str, max: usize) -> Cow<'_, str> {
+    if text.chars().count() <= max {
+        return Cow::Borrowed(text);
+    }
+    if max == 0 {
+        return Cow::Borrowed("");
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    Cow::Owned(cut)
 }
 
 /// Parameter docs in the notifier world's type (the derive produces the
@@ -231,6 +297,14 @@ mod tests {
             render("{{ join \",\" .CommonLabels.Values }}"),
             "HighLatency,triton"
         );
+    }
+
+    #[test]
+    fn truncate_is_char_safe() {
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("héllo", 4), "hél…");
+        assert_eq!(truncate("ééé", 1), "…");
+        assert_eq!(truncate("ééé", 0), "");
     }
 
     #[test]

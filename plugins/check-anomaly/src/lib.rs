@@ -17,6 +17,7 @@
 //! evaluation, and the verdicts are the same whether points arrive one by
 //! one, in chunks, or after the host restarted. Without state (first call,
 //! state lost) the whole window is replayed.
+use vigil_plugin_sdk::check::points_after;
 use vigil_plugin_sdk::prelude::*;
 
 pub mod detector;
@@ -116,15 +117,7 @@ impl AnomalyState {
     /// Folds in the points of `series` newer than the last processed one.
     pub fn advance(&mut self, p: &Anomaly, series: &Series<'_>) {
         let settings = p.settings();
-        let new_from = match self.last {
-            Some(last) => series
-                .timestamps
-                .iter()
-                .rposition(|&t| t <= last.t)
-                .map_or(0, |i| i + 1),
-            None => 0,
-        };
-        for (t, x) in series.iter().skip(new_from) {
+        for (t, x) in points_after(series, self.last.map(|last| last.t)).iter() {
             // Timestamps must increase; a point at or before the last one is dropped.
             if self.last.is_some_and(|last| t <= last.t) {
                 continue;

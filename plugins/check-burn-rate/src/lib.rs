@@ -36,12 +36,9 @@
 //! no pair can be judged (a new series younger than the shortest short
 //! window, or no data in any short window) the verdict is no-data. Stateless.
 use vigil_plugin_sdk::prelude::*;
+use vigil_plugin_sdk::short_number;
 
-// `human_secs` is for trend's messages only.
-#[allow(dead_code)]
-#[path = "../../check-trend/src/duration.rs"]
-mod duration;
-pub use duration::Duration;
+pub use vigil_plugin_sdk::duration::Duration;
 
 /// Parameters of the `burn_rate` check.
 #[derive(Debug, Deserialize, Params)]
@@ -219,19 +216,6 @@ impl Judged {
     }
 }
 
-/// A number for messages: four significant digits, no trailing zeros.
-fn num(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (3.0 - x.abs().log10().floor()).clamp(0.0, 15.0) as usize;
-    let text = format!("{x:.digits$}");
-    match text.contains('.') {
-        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
-        false => text,
-    }
-}
-
 /// Fires when, for any window pair, the error budget burns faster than the
 /// pair's factor over both its long and its short window (SLO multi-window,
 /// multi-burn-rate alerting). Score: the highest burn rate (mean error ratio
@@ -306,11 +290,11 @@ pub fn burn_rate(p: &BurnRate, ctx: &Context, series: &Series<'_>) -> Verdict {
                 "{}/{} pair: burn rate {}x over {} and {}x over {}, above {}x (objective {})",
                 j.pair.long,
                 j.pair.short,
-                num(j.long_rate),
+                short_number(j.long_rate),
                 j.pair.long,
-                num(j.short_rate),
+                short_number(j.short_rate),
                 j.pair.short,
-                num(j.pair.factor),
+                short_number(j.pair.factor),
                 p.objective
             );
             if j.long_covered < j.pair.long.ms {

@@ -50,6 +50,7 @@
 
 use std::collections::BTreeMap;
 
+use vigil_plugin_sdk::check::points_after;
 use vigil_plugin_sdk::duration::Duration;
 use vigil_plugin_sdk::prelude::*;
 
@@ -374,12 +375,9 @@ fn judge(p: &Drift, batch: &Batch, buckets: &[(f64, usize)], hist: &mut Hist) ->
     let Some(top) = series.last() else {
         return Verdict::no_data();
     };
-    let from = match hist.seen {
-        true => top.timestamps.partition_point(|&t| t <= hist.last_ts),
-        false => 0,
-    };
+    let new = points_after(top, hist.seen.then_some(hist.last_ts));
     let mut values = vec![0.0; series.len()];
-    for &t in &top.timestamps[from..] {
+    for &t in new.timestamps {
         for (v, s) in values.iter_mut().zip(&series) {
             *v = value_at(s, t);
         }

@@ -6,6 +6,7 @@
 //! processed timestamp, so each evaluation only processes the points the host
 //! appended since the previous one; with no state (first call, state lost)
 //! the whole window is replayed, which gives exactly the same result.
+use vigil_plugin_sdk::check::points_after;
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `ewma` check.
@@ -131,17 +132,8 @@ pub struct EwmaState {
 #[check(name = "ewma", validate = validate)]
 pub fn ewma(p: &Ewma, _ctx: &Context, series: &Series<'_>, st: &mut EwmaState) -> Verdict {
     // Only the points appended since the last evaluation (all of them without
-    // state). Scan from the end: usually one new point, and only the window's
-    // last cache line is touched.
-    let new_from = match st.seen {
-        true => series
-            .timestamps
-            .iter()
-            .rposition(|&t| t <= st.last_ts)
-            .map_or(0, |i| i + 1),
-        false => 0,
-    };
-    for (t, x) in series.iter().skip(new_from) {
+    // state).
+    for (t, x) in points_after(series, st.seen.then_some(st.last_ts)).iter() {
         st.before = st.stats;
         if x.is_finite() {
             st.stats.update(p.alpha, x);

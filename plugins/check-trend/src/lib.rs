@@ -18,12 +18,11 @@
 //! that is later). NaN and infinite points are skipped.
 use serde::de::Deserializer;
 use serde::ser::Serializer;
+use vigil_plugin_sdk::duration::human_secs;
 use vigil_plugin_sdk::prelude::*;
+use vigil_plugin_sdk::short_number;
 
-#[path = "duration.rs"]
-mod duration;
-pub use duration::Duration;
-use duration::human_secs;
+pub use vigil_plugin_sdk::duration::Duration;
 
 /// Parameters of the `trend` check; set `above`, `below` or both.
 #[derive(Debug, Deserialize, Params)]
@@ -250,19 +249,6 @@ impl<'de> Deserialize<'de> for TrendState {
     }
 }
 
-/// A number for messages: four significant digits, no trailing zeros.
-fn num(x: f64) -> String {
-    if x == 0.0 || !x.is_finite() {
-        return format!("{x}");
-    }
-    let digits = (3.0 - x.abs().log10().floor()).clamp(0.0, 15.0) as usize;
-    let text = format!("{x:.digits$}");
-    match text.contains('.') {
-        true => text.trim_end_matches('0').trim_end_matches('.').to_string(),
-        false => text,
-    }
-}
-
 /// Fires when a forecast (linear least squares, or Holt's double exponential
 /// smoothing) is above `above` or below `below` within `horizon`. Score: the
 /// forecast at the horizon; band: the fitted current level ± the spread of
@@ -309,8 +295,8 @@ fn judge(p: &Trend, fit: &Fit) -> Verdict {
         if past(fit.level) {
             return Some(format!(
                 "already {side} {limit}: level {}, {} in {}",
-                num(fit.level),
-                num(forecast),
+                short_number(fit.level),
+                short_number(forecast),
                 p.horizon
             ));
         }
@@ -318,8 +304,8 @@ fn judge(p: &Trend, fit: &Fit) -> Verdict {
             let eta = human_secs((limit - fit.level) / fit.slope);
             format!(
                 "reaches {limit} in {eta} (level {}, {} in {})",
-                num(fit.level),
-                num(forecast),
+                short_number(fit.level),
+                short_number(forecast),
                 p.horizon
             )
         })
@@ -666,14 +652,5 @@ mod tests {
             ]
         );
         assert!(info.params.iter().all(|d| !d.description.is_empty()));
-    }
-
-    #[test]
-    fn numbers_in_messages_are_short() {
-        assert_eq!(num(80.00000000001), "80");
-        assert_eq!(num(0.00123456), "0.001235");
-        assert_eq!(num(-99.5), "-99.5");
-        assert_eq!(num(123456.7), "123457");
-        assert_eq!(num(0.0), "0");
     }
 }

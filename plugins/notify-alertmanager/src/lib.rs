@@ -32,12 +32,11 @@
 //! from the labels and annotations.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use vigil_plugin_sdk::json::{self, PairMap};
+use vigil_plugin_sdk::notifier::{join_errors, merge_headers, validate_headers, validate_url};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `alertmanager` notifier.
@@ -55,15 +54,15 @@ pub struct Alertmanager {
 
 fn validate(p: &Alertmanager) -> Result<(), String> {
     let mut errors = Vec::new();
-    common::check_url("url", &p.url, &mut errors);
+    validate_url("url", &p.url, &mut errors);
     if p.url.contains(['?', '#']) {
         errors.push(format!(
             "`url` is a base URL and cannot have a query or fragment: {:?}",
             p.url
         ));
     }
-    common::check_headers(&p.headers, &mut errors);
-    common::finish(errors)
+    validate_headers(&p.headers, &mut errors);
+    join_errors(errors)
 }
 
 /// Alertmanager API v2's `postableAlert`.
@@ -98,17 +97,19 @@ pub fn alertmanager(p: &Alertmanager, n: &Notification) -> Result<Vec<Delivery>,
         .collect();
     let url = format!("{}/api/v2/alerts", p.url.trim_end_matches('/'));
     let request = HttpRequest::post_json(url, json::to_string(&alerts)?);
-    let headers = common::merge_headers(request.headers, &p.headers);
+    let headers = merge_headers(request.headers, &p.headers);
     Ok(vec![Delivery::Http(HttpRequest { headers, ..request })])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, http_text, only_http, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
     use vigil_plugin_sdk::serde_json::{self, Value};
+    use vigil_plugin_sdk::testing::{
+        assert_golden, fixture, http_text, only_http, resolved_fixture,
+    };
 
     fn render_with(params: &str, n: &Notification) -> HttpRequest {
         let p = configure::<Plugin>(params).unwrap();
@@ -119,8 +120,8 @@ mod tests {
 
     #[test]
     fn default_rendering_matches_golden() {
-        assert_golden("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
-        assert_golden(
+        assert_golden!("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
+        assert_golden!(
             "resolved.txt",
             &http_text(&render_with(PARAMS, &resolved_fixture())),
         );

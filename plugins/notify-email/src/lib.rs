@@ -35,12 +35,11 @@
 //! plain-text e-mail.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::borrow::Cow;
 
-use common::{Builtin, SUBJECT, Template, map_strings, render_or};
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    DEFAULT_SUBJECT, DefaultTemplate, Template, join_errors, map_strings, render_or, template_data,
+};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `email` notifier.
@@ -80,7 +79,7 @@ fn validate(p: &EmailParams) -> Result<(), String> {
             }
         }
     }
-    common::finish(errors)
+    join_errors(errors)
 }
 
 /// A light check: the host's mailer parses the address for real, but a
@@ -105,7 +104,7 @@ fn check_address(addr: &str) -> Result<(), &'static str> {
 }
 
 /// The plain-text body.
-static TEXT: Builtin = Builtin::new(concat!(
+static TEXT: DefaultTemplate = DefaultTemplate::new(concat!(
     "{{ len .Alerts.Firing }} firing, {{ len .Alerts.Resolved }} resolved",
     "{{ with .GroupLabels.Values }} in {{ join \" \" . }}{{ end }}.\n",
     "{{ range .Alerts }}\n",
@@ -123,7 +122,7 @@ static TEXT: Builtin = Builtin::new(concat!(
 ));
 
 /// The HTML body; the data's strings arrive escaped.
-static HTML: Builtin = Builtin::new(concat!(
+static HTML: DefaultTemplate = DefaultTemplate::new(concat!(
     "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\n",
     "<body style=\"margin:0;padding:16px;background:#f4f4f4;font-family:Helvetica,Arial,sans-serif;font-size:14px;color:#333\">\n",
     "<table width=\"100%\" cellpadding=\"0\" cellspacing=\"0\" style=\"max-width:680px;margin:0 auto;background:#fff;border:1px solid #ddd\">\n",
@@ -155,7 +154,7 @@ static HTML: Builtin = Builtin::new(concat!(
 #[notifier(name = "email", validate = validate)]
 pub fn email(p: &EmailParams, n: &Notification) -> Result<Vec<Delivery>, String> {
     let data = template_data(n);
-    let subject = one_line(&render_or(p.subject.as_ref(), &SUBJECT, &data)?);
+    let subject = one_line(&render_or(p.subject.as_ref(), &DEFAULT_SUBJECT, &data)?);
     let text = render_or(p.text.as_ref(), &TEXT, &data)?;
     let linkable = with_safe_links(n);
     let html_data = map_strings(template_data(&linkable), html_escape);
@@ -225,9 +224,9 @@ fn html_escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, only_email, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
+    use vigil_plugin_sdk::testing::{assert_golden, fixture, only_email, resolved_fixture};
 
     fn render_with(params: &str, n: &Notification) -> Email {
         let p = configure::<Plugin>(params).unwrap();
@@ -254,10 +253,10 @@ mod tests {
     #[test]
     fn default_rendering_matches_golden() {
         let e = render(PARAMS);
-        assert_golden("firing.txt", &golden_text(&e));
-        assert_golden("firing.html", e.html.as_deref().unwrap_or(""));
+        assert_golden!("firing.txt", &golden_text(&e));
+        assert_golden!("firing.html", e.html.as_deref().unwrap_or(""));
         let e = render_with(PARAMS, &resolved_fixture());
-        assert_golden("resolved.txt", &golden_text(&e));
+        assert_golden!("resolved.txt", &golden_text(&e));
     }
 
     #[test]

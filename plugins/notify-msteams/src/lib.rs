@@ -27,14 +27,14 @@
 //! the configuration loads; their output is Adaptive Card markdown.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{SUBJECT, Severity, Template, by_importance, render_or};
 use serde::Serialize;
 use vigil_plugin_sdk::json;
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    DEFAULT_SUBJECT, Severity, Template, by_importance, join_errors, max_severity, merge_headers,
+    render_or, template_data, validate_headers, validate_url,
+};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `msteams` notifier.
@@ -67,15 +67,15 @@ const MAX_ALERTS: u32 = 50;
 
 fn validate(p: &MsTeams) -> Result<(), String> {
     let mut errors = Vec::new();
-    common::check_url("url", &p.url, &mut errors);
-    common::check_headers(&p.headers, &mut errors);
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
     if !(1..=MAX_ALERTS).contains(&p.max_alerts) {
         errors.push(format!(
             "`max_alerts` must be between 1 and {MAX_ALERTS}, got {}",
             p.max_alerts
         ));
     }
-    common::finish(errors)
+    join_errors(errors)
 }
 
 #[derive(Serialize)]
@@ -165,12 +165,12 @@ struct Action {
 pub fn msteams(p: &MsTeams, n: &Notification) -> Result<Vec<Delivery>, String> {
     let data = template_data(n);
     let firing = n.status == AlertStatus::Firing;
-    let title = render_or(p.title.as_ref(), &SUBJECT, &data)?;
+    let title = render_or(p.title.as_ref(), &DEFAULT_SUBJECT, &data)?;
     let mut body = vec![Element::TextBlock(TextBlock {
         size: Some("Large"),
         weight: Some("Bolder"),
         color: Some(if firing {
-            colour(common::max_severity(
+            colour(max_severity(
                 n.alerts.iter().filter(|a| a.status == AlertStatus::Firing),
             ))
         } else {
@@ -229,7 +229,7 @@ pub fn msteams(p: &MsTeams, n: &Notification) -> Result<Vec<Delivery>, String> {
         }],
     };
     let request = HttpRequest::post_json(&p.url, json::to_string(&message)?);
-    let headers = common::merge_headers(request.headers, &p.headers);
+    let headers = merge_headers(request.headers, &p.headers);
     Ok(vec![Delivery::Http(HttpRequest { headers, ..request })])
 }
 
@@ -306,10 +306,12 @@ fn alert_container(a: &Alert, common_labels: &[Pair]) -> Element {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, http_text, only_http, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
     use vigil_plugin_sdk::serde_json::{self, Value};
+    use vigil_plugin_sdk::testing::{
+        assert_golden, fixture, http_text, only_http, resolved_fixture,
+    };
 
     const PARAMS: &str = r#"{"url": "https://prod-00.westeurope.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=x"}"#;
 
@@ -325,8 +327,8 @@ mod tests {
 
     #[test]
     fn default_rendering_matches_golden() {
-        assert_golden("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
-        assert_golden(
+        assert_golden!("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
+        assert_golden!(
             "resolved.txt",
             &http_text(&render_with(PARAMS, &resolved_fixture())),
         );

@@ -34,15 +34,15 @@
 //! like the label; anything unrecognised becomes `critical`.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Builtin, SUBJECT, Severity, Template, render_or, truncate};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vigil_plugin_sdk::json::{self, PairMap};
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    DEFAULT_SUBJECT, DefaultTemplate, Severity, Template, join_errors, max_severity, merge_headers,
+    render_or, template_data, truncate, validate_headers, validate_url,
+};
 use vigil_plugin_sdk::prelude::*;
 use vigil_plugin_sdk::template::Value;
 
@@ -92,10 +92,10 @@ const MAX_SUMMARY: usize = 1024;
 /// PagerDuty's limit on a whole event, in bytes.
 const MAX_EVENT_BYTES: usize = 512 * 1024;
 
-static SOURCE: Builtin =
-    Builtin::new("{{ or .CommonLabels.instance .CommonLabels.job \"Vigil\" }}");
-static CLIENT: Builtin = Builtin::new("Vigil");
-static CLIENT_URL: Builtin = Builtin::new("{{ .ExternalURL }}");
+static SOURCE: DefaultTemplate =
+    DefaultTemplate::new("{{ or .CommonLabels.instance .CommonLabels.job \"Vigil\" }}");
+static CLIENT: DefaultTemplate = DefaultTemplate::new("Vigil");
+static CLIENT_URL: DefaultTemplate = DefaultTemplate::new("{{ .ExternalURL }}");
 
 fn validate(p: &PagerDuty) -> Result<(), String> {
     let mut errors = Vec::new();
@@ -108,9 +108,9 @@ fn validate(p: &PagerDuty) -> Result<(), String> {
     {
         errors.push("`routing_key` must not contain spaces or control characters".to_string());
     }
-    common::check_url("url", &p.url, &mut errors);
-    common::check_headers(&p.headers, &mut errors);
-    common::finish(errors)
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
+    join_errors(errors)
 }
 
 #[derive(Serialize)]
@@ -187,7 +187,7 @@ pub fn pagerduty(p: &PagerDuty, n: &Notification) -> Result<Vec<Delivery>, Strin
             .map(|t| t.render(&data).trim().to_string())
             .unwrap_or_default()
     };
-    let summary = render_or(p.title.as_ref(), &SUBJECT, &data)?;
+    let summary = render_or(p.title.as_ref(), &DEFAULT_SUBJECT, &data)?;
     let mut source = render_or(p.source.as_ref(), &SOURCE, &data)?;
     if source.trim().is_empty() {
         // PagerDuty rejects an event without a source.
@@ -239,7 +239,7 @@ pub fn pagerduty(p: &PagerDuty, n: &Notification) -> Result<Vec<Delivery>, Strin
         body = json::to_string(&event)?;
     }
     let request = HttpRequest::post_json(&p.url, body);
-    let headers = common::merge_headers(request.headers, &p.headers);
+    let headers = merge_headers(request.headers, &p.headers);
     Ok(vec![Delivery::Http(HttpRequest { headers, ..request })])
 }
 
@@ -259,8 +259,8 @@ fn severity(p: &PagerDuty, n: &Notification, data: &Value<'_>) -> &'static str {
         Some(t) => Severity::parse(&t.render(data)),
         None => {
             let firing = n.alerts.iter().filter(|a| a.status == AlertStatus::Firing);
-            match common::max_severity(firing) {
-                Severity::None => common::max_severity(&n.alerts),
+            match max_severity(firing) {
+                Severity::None => max_severity(&n.alerts),
                 s => s,
             }
         }
@@ -300,10 +300,12 @@ fn links(alerts: &[Alert]) -> Vec<Link<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, http_text, only_http, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
     use vigil_plugin_sdk::serde_json::{self, Value};
+    use vigil_plugin_sdk::testing::{
+        assert_golden, fixture, http_text, only_http, resolved_fixture,
+    };
 
     const PARAMS: &str = r#"{"routing_key": "0123456789abcdef0123456789abcdef", "component": "{{ .CommonLabels.job }}", "group": "ml", "class": "error-rate"}"#;
 
@@ -318,8 +320,8 @@ mod tests {
 
     #[test]
     fn default_rendering_matches_golden() {
-        assert_golden("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
-        assert_golden(
+        assert_golden!("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
+        assert_golden!(
             "resolved.txt",
             &http_text(&render_with(PARAMS, &resolved_fixture())),
         );

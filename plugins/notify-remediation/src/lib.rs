@@ -40,15 +40,15 @@
 //! request is data for a program, not text for a person.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Template, alert_values, by_importance};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use vigil_plugin_sdk::json::{self, PairMap};
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    Template, alert_values, by_importance, join_errors, merge_headers, template_data,
+    validate_headers, validate_url,
+};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `remediation` notifier.
@@ -77,8 +77,8 @@ const IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 
 fn validate(p: &Remediation) -> Result<(), String> {
     let mut errors = Vec::new();
-    common::check_url("url", &p.url, &mut errors);
-    common::check_headers(&p.headers, &mut errors);
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
     if p.action.trim().is_empty() || p.action.chars().any(char::is_control) {
         errors.push(format!(
             "`action` must be a non-empty single line, got {:?}",
@@ -96,7 +96,7 @@ fn validate(p: &Remediation) -> Result<(), String> {
             "`headers.{IDEMPOTENCY_HEADER}` is set by the notifier"
         ));
     }
-    common::finish(errors)
+    join_errors(errors)
 }
 
 #[derive(Serialize)]
@@ -164,7 +164,7 @@ pub fn remediation(p: &Remediation, n: &Notification) -> Result<Vec<Delivery>, S
             idempotency_key: &key,
         };
         let http = HttpRequest::post_json(&p.url, json::to_string(&request)?);
-        let mut headers = common::merge_headers(http.headers, &p.headers);
+        let mut headers = merge_headers(http.headers, &p.headers);
         headers.push((IDEMPOTENCY_HEADER.to_string(), key));
         out.push(Delivery::Http(HttpRequest { headers, ..http }));
     }
@@ -188,23 +188,18 @@ fn idempotency_key(action: &str, a: &Alert) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, http_text, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
     use vigil_plugin_sdk::serde_json::{self, Value};
+    use vigil_plugin_sdk::testing::{
+        all_http, assert_golden, fixture, http_text, resolved_fixture,
+    };
 
     const PARAMS: &str = r#"{"url": "https://ops-bot.internal/v1/actions", "action": "restart", "params": {"replica": "{{ .Labels.pod }}", "reason": "{{ .Annotations.summary }} ({{ .Value | humanizePercentage }})"}, "headers": {"Authorization": "Bearer t"}}"#;
 
     fn render_with(params: &str, n: &Notification) -> Vec<HttpRequest> {
         let p = configure::<Plugin>(params).unwrap();
-        Plugin::render(&p, n)
-            .unwrap()
-            .into_iter()
-            .map(|d| match d {
-                Delivery::Http(r) => r,
-                other => panic!("expected HTTP, got {other:?}"),
-            })
-            .collect()
+        all_http(Plugin::render(&p, n).unwrap())
     }
 
     fn bodies(params: &str, n: &Notification) -> Vec<Value> {
@@ -221,7 +216,7 @@ mod tests {
             .map(http_text)
             .collect::<Vec<_>>()
             .join("\n");
-        assert_golden("firing.txt", &text);
+        assert_golden!("firing.txt", &text);
     }
 
     #[test]

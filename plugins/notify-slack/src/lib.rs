@@ -30,14 +30,14 @@
 //! header is cut to 150 characters and a section to 3000.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{SUBJECT, Severity, Template, by_importance, map_strings, render_or, truncate};
 use serde::Serialize;
 use vigil_plugin_sdk::json;
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    DEFAULT_SUBJECT, Severity, Template, by_importance, join_errors, map_strings, max_severity,
+    merge_headers, render_or, template_data, truncate, validate_headers, validate_url,
+};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `slack` notifier.
@@ -82,15 +82,15 @@ const MAX_ALERTS: u32 = 45;
 
 fn validate(p: &Slack) -> Result<(), String> {
     let mut errors = Vec::new();
-    common::check_url("url", &p.url, &mut errors);
-    common::check_headers(&p.headers, &mut errors);
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
     if !(1..=MAX_ALERTS).contains(&p.max_alerts) {
         errors.push(format!(
             "`max_alerts` must be between 1 and {MAX_ALERTS}, got {}",
             p.max_alerts
         ));
     }
-    common::finish(errors)
+    join_errors(errors)
 }
 
 #[derive(Serialize)]
@@ -139,7 +139,7 @@ fn mrkdwn(text: String) -> Text {
 #[notifier(name = "slack", validate = validate)]
 pub fn slack(p: &Slack, n: &Notification) -> Result<Vec<Delivery>, String> {
     let data = map_strings(template_data(n), escape);
-    let title = render_or(p.title.as_ref(), &SUBJECT, &data)?;
+    let title = render_or(p.title.as_ref(), &DEFAULT_SUBJECT, &data)?;
     let title = title.trim();
     let firing = n.status == AlertStatus::Firing;
     let header = format!(
@@ -193,7 +193,7 @@ pub fn slack(p: &Slack, n: &Notification) -> Result<Vec<Delivery>, String> {
     let color = if !firing {
         "#2eb886"
     } else {
-        match common::max_severity(n.alerts.iter().filter(|a| a.status == AlertStatus::Firing)) {
+        match max_severity(n.alerts.iter().filter(|a| a.status == AlertStatus::Firing)) {
             Severity::Warning => "#daa038",
             Severity::Info => "#439fe0",
             Severity::Critical | Severity::Error | Severity::None => "#d63232",
@@ -211,7 +211,7 @@ pub fn slack(p: &Slack, n: &Notification) -> Result<Vec<Delivery>, String> {
         }],
     };
     let request = HttpRequest::post_json(&p.url, json::to_string(&payload)?);
-    let headers = common::merge_headers(request.headers, &p.headers);
+    let headers = merge_headers(request.headers, &p.headers);
     Ok(vec![Delivery::Http(HttpRequest { headers, ..request })])
 }
 
@@ -273,10 +273,12 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, http_text, only_http, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
     use vigil_plugin_sdk::serde_json::{self, Value};
+    use vigil_plugin_sdk::testing::{
+        assert_golden, fixture, http_text, only_http, resolved_fixture,
+    };
 
     fn render_with(params: &str, n: &Notification) -> HttpRequest {
         let p = configure::<Plugin>(params).unwrap();
@@ -291,8 +293,8 @@ mod tests {
 
     #[test]
     fn default_rendering_matches_golden() {
-        assert_golden("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
-        assert_golden(
+        assert_golden!("firing.txt", &http_text(&render_with(PARAMS, &fixture())));
+        assert_golden!(
             "resolved.txt",
             &http_text(&render_with(
                 r#"{"url": "https://hooks.slack.com/services/T0/B0/x"}"#,

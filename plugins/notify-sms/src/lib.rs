@@ -27,12 +27,12 @@
 //! the configuration loads.
 #![deny(missing_docs)]
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::{Builtin, SUBJECT, Template, by_importance, render_or, truncate};
-use vigil_plugin_sdk::notifier::template_data;
+use vigil_plugin_sdk::notifier::{
+    DEFAULT_SUBJECT, DefaultTemplate, Template, by_importance, join_errors, merge_headers,
+    render_or, template_data, truncate, validate_headers, validate_url,
+};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `sms` notifier.
@@ -71,7 +71,7 @@ fn default_max_length() -> u32 {
     160
 }
 
-static BODY: Builtin = Builtin::new(concat!(
+static BODY: DefaultTemplate = DefaultTemplate::new(concat!(
     "{{ range .Alerts }}",
     "{{ if eq .Status \"resolved\" }}RESOLVED: ",
     "{{ else if .Labels.severity }}{{ .Labels.severity | toUpper }}: {{ end }}",
@@ -81,8 +81,8 @@ static BODY: Builtin = Builtin::new(concat!(
 
 fn validate(p: &Sms) -> Result<(), String> {
     let mut errors = Vec::new();
-    common::check_url("url", &p.url, &mut errors);
-    common::check_headers(&p.headers, &mut errors);
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
     if p.to.is_empty() {
         errors.push("`to` needs at least one number".to_string());
     }
@@ -105,7 +105,7 @@ fn validate(p: &Sms) -> Result<(), String> {
     if p.max_length == 0 {
         errors.push("`max_length` must be at least 1".to_string());
     }
-    common::finish(errors)
+    join_errors(errors)
 }
 
 /// Texts the group's most important alerts to every number in `to`.
@@ -120,7 +120,7 @@ pub fn sms(p: &Sms, n: &Notification) -> Result<Vec<Delivery>, String> {
         let credentials = base64(format!("{user}:{password}").as_bytes());
         base.push(("Authorization".to_string(), format!("Basic {credentials}")));
     }
-    let headers = common::merge_headers(base, &p.headers);
+    let headers = merge_headers(base, &p.headers);
     Ok(p.to
         .iter()
         .map(|to| {
@@ -142,7 +142,7 @@ fn message(p: &Sms, n: &Notification) -> Result<String, String> {
         ..n.clone()
     };
     let data = template_data(&sorted);
-    let title = render_or(p.title.as_ref(), &SUBJECT, &data)?;
+    let title = render_or(p.title.as_ref(), &DEFAULT_SUBJECT, &data)?;
     let body = render_or(p.body.as_ref(), &BODY, &data)?;
     let text = [title.trim(), body.trim()]
         .into_iter()
@@ -205,22 +205,15 @@ fn base64(data: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use common::testing::{assert_golden, fixture, resolved_fixture};
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
+    use vigil_plugin_sdk::testing::{all_http, assert_golden, fixture, resolved_fixture};
 
     const PARAMS: &str = r#"{"url": "https://api.twilio.com/2010-04-01/Accounts/AC123/Messages.json", "from": "+15550001234", "to": ["+15550005678", "+44 7700 900123"], "username": "AC123", "password": "s3cr&t"}"#;
 
     fn render_with(params: &str, n: &Notification) -> Vec<HttpRequest> {
         let p = configure::<Plugin>(params).unwrap();
-        Plugin::render(&p, n)
-            .unwrap()
-            .into_iter()
-            .map(|d| match d {
-                Delivery::Http(r) => r,
-                other => panic!("expected HTTP, got {other:?}"),
-            })
-            .collect()
+        all_http(Plugin::render(&p, n).unwrap())
     }
 
     fn text(params: &str, n: &Notification) -> String {
@@ -274,8 +267,8 @@ mod tests {
 
     #[test]
     fn default_rendering_matches_golden() {
-        assert_golden("firing.txt", &golden(&render_with(PARAMS, &fixture())));
-        assert_golden(
+        assert_golden!("firing.txt", &golden(&render_with(PARAMS, &fixture())));
+        assert_golden!(
             "resolved.txt",
             &golden(&render_with(PARAMS, &resolved_fixture())),
         );

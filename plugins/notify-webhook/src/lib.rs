@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 use vigil_plugin_sdk::json::{self, PairMap};
+use vigil_plugin_sdk::notifier::{join_errors, merge_headers, validate_headers, validate_url};
 use vigil_plugin_sdk::prelude::*;
 
 /// Parameters of the `webhook` notifier.
@@ -26,29 +27,10 @@ pub struct Webhook {
 }
 
 fn validate(p: &Webhook) -> Result<(), String> {
-    let lower = p.url.to_ascii_lowercase();
-    let rest = lower
-        .strip_prefix("http://")
-        .or_else(|| lower.strip_prefix("https://"));
-    match rest {
-        None => {
-            return Err(format!(
-                "`url` must start with http:// or https://, got {:?}",
-                p.url
-            ));
-        }
-        Some(rest) if rest.is_empty() || rest.starts_with(['/', '?', '#']) => {
-            return Err(format!("`url` has no host: {:?}", p.url));
-        }
-        Some(_) => {}
-    }
-    for (name, value) in &p.headers {
-        let bad_name = name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && b != b':');
-        if bad_name || value.contains(['\r', '\n']) {
-            return Err(format!("`headers.{name}` is not a valid HTTP header"));
-        }
-    }
-    Ok(())
+    let mut errors = Vec::new();
+    validate_url("url", &p.url, &mut errors);
+    validate_headers(&p.headers, &mut errors);
+    join_errors(errors)
 }
 
 /// Alertmanager's zero time, sent as `endsAt` of alerts that have not resolved.
@@ -103,17 +85,9 @@ pub fn webhook(p: &Webhook, n: &Notification) -> Result<Vec<Delivery>, String> {
         external_url: &n.external_url,
         alerts: n.alerts[..keep].iter().map(alert_json).collect(),
     };
-    let mut request = HttpRequest::post_json(&p.url, json::to_string(&payload)?);
-    if p.headers
-        .keys()
-        .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        request.headers.clear();
-    }
-    request
-        .headers
-        .extend(p.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
-    Ok(vec![Delivery::Http(request)])
+    let request = HttpRequest::post_json(&p.url, json::to_string(&payload)?);
+    let headers = merge_headers(request.headers, &p.headers);
+    Ok(vec![Delivery::Http(HttpRequest { headers, ..request })])
 }
 
 fn alert_json(a: &Alert) -> AlertJson<'_> {
@@ -136,12 +110,7 @@ mod tests {
     use super::*;
     use vigil_plugin_sdk::Notifier;
     use vigil_plugin_sdk::notifier::configure;
-
-    fn pairs(p: &[(&str, &str)]) -> Vec<Pair> {
-        p.iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use vigil_plugin_sdk::testing::{only_http, pairs};
 
     fn alert(model: &str, status: AlertStatus, ends_at: Option<i64>) -> Alert {
         Alert {
@@ -178,12 +147,7 @@ mod tests {
 
     fn render(params: &str) -> HttpRequest {
         let p = configure::<Plugin>(params).unwrap();
-        let mut out = Plugin::render(&p, &notification()).unwrap();
-        assert_eq!(out.len(), 1);
-        match out.remove(0) {
-            Delivery::Http(r) => r,
-            other => panic!("expected an HTTP delivery, got {other:?}"),
-        }
+        only_http(Plugin::render(&p, &notification()).unwrap())
     }
 
     #[test]
@@ -239,6 +203,12 @@ mod tests {
         assert!(
             err(r#"{"url": "http://h", "max_alerts": -1}"#)
                 .starts_with("invalid params: `max_alerts`: invalid value")
+        );
+        // Every mistake at once, as the other notifiers report them.
+        assert_eq!(
+            err(r#"{"url": "http://h/a b", "headers": {"X": "a\u0000b"}}"#),
+            "invalid params: `url` must not contain spaces or control characters: \"http://h/a b\"; \
+             `headers.X` is not a valid HTTP header"
         );
         assert!(configure::<Plugin>(r#"{"url": "HTTPS://h.example/x"}"#).is_ok());
     }
