@@ -226,7 +226,17 @@ impl Groups {
 
     /// The earliest time a group is due, if any.
     pub fn next_due(&self) -> Option<i64> {
-        self.groups.values().map(|g| g.next_flush_ms).min()
+        self.next_due_except(|_| false)
+    }
+
+    /// When the next group that is not `busy` is due. A group waiting for
+    /// its delivery cannot flush, so waking up for it would only spin.
+    pub fn next_due_except(&self, busy: impl Fn(&str) -> bool) -> Option<i64> {
+        self.groups
+            .iter()
+            .filter(|(key, _)| !busy(key))
+            .map(|(_, g)| g.next_flush_ms)
+            .min()
     }
 
     fn release(holders: &mut HashMap<u64, u32>, fp: u64) {

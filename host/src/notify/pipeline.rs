@@ -767,7 +767,10 @@ impl Pipeline {
         gc.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let due = match (
-                self.groups.next_due(),
+                // Not groups whose delivery is in flight: they are due
+                // again when it ends (a `Done` message wakes this loop).
+                self.groups
+                    .next_due_except(|key| self.in_flight.contains_key(key)),
                 self.flap.as_ref().and_then(|f| f.next_due()),
             ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
