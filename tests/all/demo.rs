@@ -17,6 +17,7 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
             "check-threshold",
             "check-ewma",
             "check-anomaly",
+            "check-absent",
             "notify-webhook",
         ],
     );
