@@ -43,6 +43,7 @@ fn env_sizes(name: &str, default: &str) -> Vec<usize> {
         .unwrap_or_else(|_| default.to_string())
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
+        .filter(|&n| n > 0)
         .collect()
 }
 

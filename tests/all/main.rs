@@ -14,5 +14,5 @@ mod plugins;
 mod promqltest;
 mod ruletest;
 mod sandbox;
-mod state;
 mod sources;
+mod state;

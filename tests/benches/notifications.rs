@@ -36,8 +36,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::{get, post};
 use vigil_tests::{
-    ProcStats, Prometheus, TempDir, Vigil, Webhook, free_port, install_plugins, metric_sum,
-    summary,
+    ProcStats, Prometheus, TempDir, Vigil, Webhook, free_port, install_plugins, metric_sum, summary,
 };
 
 fn env_u64(name: &str, default: u64) -> u64 {
@@ -55,7 +54,13 @@ struct Switch {
     on: AtomicBool,
 }
 
-async fn target(n: usize) -> (Arc<Switch>, std::net::SocketAddr, tokio::task::JoinHandle<()>) {
+async fn target(
+    n: usize,
+) -> (
+    Arc<Switch>,
+    std::net::SocketAddr,
+    tokio::task::JoinHandle<()>,
+) {
     let render = |v: u8| {
         let mut s = String::from("# TYPE bench_value gauge\n");
         for k in 0..n {
@@ -476,7 +481,11 @@ async fn firing(n: usize, interval: u64, firing_for: Duration, resolve_for: Dura
                 / last.at.duration_since(first.at).as_secs_f64().max(1e-9),
             vigil_alerts as f64 / last.at.duration_since(first.at).as_secs_f64().max(1e-9),
             vigil_done
-                .map(|d| format!("; all {} groups by {:.1} s", n.div_ceil(100), d.as_secs_f64()))
+                .map(|d| format!(
+                    "; all {} groups by {:.1} s",
+                    n.div_ceil(100),
+                    d.as_secs_f64()
+                ))
                 .unwrap_or_default()
         ),
         _ => println!("  vigil -> webhook: nothing arrived"),

@@ -38,14 +38,9 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use vigil_tests::{
-    ProcStats, Prometheus, TempDir, Vigil, free_port, metric_sum, metric_value, summary,
+    ProcStats, Prometheus, TempDir, Vigil, burn_rate_series, free_port, latency_series, metric_sum,
+    metric_value, summary,
 };
-
-/// The bucket bounds vLLM exposes for `e2e_request_latency_seconds`.
-const LE: [&str; 22] = [
-    "0.3", "0.5", "0.8", "1.0", "1.5", "2.0", "2.5", "5.0", "10.0", "15.0", "20.0", "30.0",
-    "40.0", "50.0", "60.0", "120.0", "240.0", "480.0", "960.0", "1920.0", "7680.0", "+Inf",
-];
 
 /// The burn-rate rule with its ranges compressed 15x (1h -> 4m, 5m -> 20s).
 const BURN_RATE: &str = "sum by (model) (rate(errors_total[4m])) / sum by (model) (rate(requests_total[4m])) > 14.4 * 0.001 and sum by (model) (rate(errors_total[20s])) / sum by (model) (rate(requests_total[20s])) > 14.4 * 0.001";
@@ -74,52 +69,14 @@ struct Exposition {
 }
 
 impl Exposition {
-    /// `n` series for each rule: `n / 2` of each burn-rate counter (ten
-    /// replicas per model, every fourth model over the threshold) and `n`
-    /// histogram buckets (22 per model and pod, ten pods per model, every
-    /// fifth model slow enough to fire).
+    /// `n` input series for each rule (see `burn_rate_series` and
+    /// `latency_series`).
     fn new(n: usize) -> Exposition {
-        let mut lines = Vec::with_capacity(2 * n + 8);
-        let mut burn = |name: &str| {
-            lines.push((format!("# TYPE {name} counter\n"), f64::NAN));
-            for k in 0..n / 2 {
-                let requests = 10.0 + (k % 7) as f64;
-                let ratio = if (k / 10) % 4 == 0 { 0.02 } else { 0.0005 };
-                let rate = if name == "errors_total" {
-                    requests * ratio
-                } else {
-                    requests
-                };
-                lines.push((
-                    format!("{name}{{model=\"m{}\",replica=\"r{}\"}} ", k / 10, k % 10),
-                    rate,
-                ));
-            }
-        };
-        burn("requests_total");
-        burn("errors_total");
-        lines.push((
-            "# TYPE vllm:e2e_request_latency_seconds histogram\n".to_string(),
-            f64::NAN,
-        ));
-        for p in 0..n / LE.len() {
-            let per_second = 5.0 + (p % 3) as f64;
-            let scale = if (p / 10) % 5 == 0 { 200.0 } else { 0.5 };
-            for le in LE {
-                let share = match le.parse::<f64>() {
-                    Ok(b) if b.is_finite() => b / (b + scale),
-                    _ => 1.0,
-                };
-                lines.push((
-                    format!(
-                        "vllm:e2e_request_latency_seconds_bucket{{model_name=\"m{}\",pod=\"p{}\",le=\"{le}\"}} ",
-                        p / 10,
-                        p % 10
-                    ),
-                    per_second * share,
-                ));
-            }
-        }
+        let lines = burn_rate_series(n)
+            .into_iter()
+            .chain(latency_series(n))
+            .map(|s| (format!("{} ", s.text()), s.per_second))
+            .collect();
         Exposition {
             lines,
             started: Instant::now(),
@@ -127,7 +84,7 @@ impl Exposition {
     }
 
     fn series(&self) -> usize {
-        self.lines.iter().filter(|(_, r)| !r.is_nan()).count()
+        self.lines.len()
     }
 
     fn render(&self) -> String {
@@ -135,9 +92,7 @@ impl Exposition {
         let mut out = String::with_capacity(self.lines.len() * 80);
         for (prefix, rate) in &self.lines {
             out.push_str(prefix);
-            if !rate.is_nan() {
-                let _ = writeln!(out, "{}", (rate * secs * 1000.0).round() / 1000.0);
-            }
+            let _ = writeln!(out, "{}", (rate * secs * 1000.0).round() / 1000.0);
         }
         out
     }

@@ -1060,17 +1060,21 @@ impl Prometheus {
 
     /// `/api/v1/query` at the current time: the answer's `data.result`.
     pub async fn instant_query(&self, query: &str) -> serde_json::Value {
-        let url = format!("http://{}/api/v1/query", self.addr);
-        let answer: serde_json::Value = reqwest::Client::new()
+        self.api("/api/v1/query", &[("query", query)]).await["data"]["result"].clone()
+    }
+
+    /// POSTs a form to one of Prometheus' API paths; the whole JSON answer.
+    pub async fn api(&self, path: &str, form: &[(&str, &str)]) -> serde_json::Value {
+        let url = format!("http://{}{path}", self.addr);
+        reqwest::Client::new()
             .post(&url)
-            .form(&[("query", query)])
+            .form(form)
             .send()
             .await
             .unwrap_or_else(|e| panic!("POST {url}: {e}"))
             .json()
             .await
-            .unwrap_or_else(|e| panic!("POST {url}: not JSON: {e}"));
-        answer["data"]["result"].clone()
+            .unwrap_or_else(|e| panic!("POST {url}: not JSON: {e}"))
     }
 
     /// Waits until the scalar or single-sample `query` is at least `min`,
@@ -1195,4 +1199,90 @@ impl Drop for AuthProxy {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+// The input series of the PromQL benchmarks: issue 3's burn-rate and vLLM
+// latency rules over the same data in Vigil and in Prometheus.
+
+/// One counter series of the PromQL benchmarks: its value at time `t`
+/// seconds is `per_second * t`.
+#[derive(Debug, Clone)]
+pub struct BenchSeries {
+    pub name: &'static str,
+    pub labels: Vec<(&'static str, String)>,
+    pub per_second: f64,
+}
+
+impl BenchSeries {
+    /// `name{a="x",b="y"}`, as exposed.
+    pub fn text(&self) -> String {
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(k, v)| format!("{k}=\"{v}\""))
+            .collect();
+        format!("{}{{{}}}", self.name, labels.join(","))
+    }
+}
+
+/// The bucket bounds vLLM exposes for `e2e_request_latency_seconds`.
+pub const VLLM_LATENCY_BUCKETS: [&str; 22] = [
+    "0.3", "0.5", "0.8", "1.0", "1.5", "2.0", "2.5", "5.0", "10.0", "15.0", "20.0", "30.0", "40.0",
+    "50.0", "60.0", "120.0", "240.0", "480.0", "960.0", "1920.0", "7680.0", "+Inf",
+];
+
+/// The burn-rate rule's input, `n` series: `requests_total` and
+/// `errors_total{model, replica}`, `n / 2` of each, ten replicas per model,
+/// every fourth model failing 2% of requests (over the 1.44% threshold), the
+/// others 0.05%.
+pub fn burn_rate_series(n: usize) -> Vec<BenchSeries> {
+    let mut out = Vec::with_capacity(n);
+    for name in ["requests_total", "errors_total"] {
+        for k in 0..n / 2 {
+            let requests = 10.0 + (k % 7) as f64;
+            let ratio = if (k / 10) % 4 == 0 { 0.02 } else { 0.0005 };
+            out.push(BenchSeries {
+                name,
+                labels: vec![
+                    ("model", format!("m{}", k / 10)),
+                    ("replica", format!("r{}", k % 10)),
+                ],
+                per_second: if name == "errors_total" {
+                    requests * ratio
+                } else {
+                    requests
+                },
+            });
+        }
+    }
+    out
+}
+
+/// The latency rule's input, `n` series (rounded down to whole
+/// histograms): `vllm:e2e_request_latency_seconds_bucket{model_name, pod,
+/// le}` with vLLM's 22 buckets, ten pods per model; the share of requests
+/// faster than `le` is `le / (le + s)`, with `s` = 200 s for every fifth
+/// model (p99 far above 120 s) and 0.5 s for the others (p99 about 50 s).
+pub fn latency_series(n: usize) -> Vec<BenchSeries> {
+    let mut out = Vec::with_capacity(n);
+    for p in 0..n / VLLM_LATENCY_BUCKETS.len() {
+        let per_second = 5.0 + (p % 3) as f64;
+        let scale = if (p / 10) % 5 == 0 { 200.0 } else { 0.5 };
+        for le in VLLM_LATENCY_BUCKETS {
+            let share = match le.parse::<f64>() {
+                Ok(b) if b.is_finite() => b / (b + scale),
+                _ => 1.0,
+            };
+            out.push(BenchSeries {
+                name: "vllm:e2e_request_latency_seconds_bucket",
+                labels: vec![
+                    ("model_name", format!("m{}", p / 10)),
+                    ("pod", format!("p{}", p % 10)),
+                    ("le", le.to_string()),
+                ],
+                per_second: per_second * share,
+            });
+        }
+    }
+    out
 }
