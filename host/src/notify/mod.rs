@@ -205,10 +205,13 @@ struct Queue {
 }
 
 impl Queue {
-    fn push(&self, receiver: &str, job: Job) {
+    /// Queues a job; returns the oldest one if it had to make room. The
+    /// caller must end that job (its group is waiting for it).
+    fn push(&self, receiver: &str, job: Job) -> Option<Job> {
         let mut items = self.items.lock().unwrap_or_else(|e| e.into_inner());
+        let mut dropped = None;
         if items.len() >= QUEUE_CAPACITY {
-            items.pop_front();
+            dropped = items.pop_front();
             events::NotificationFailed {
                 receiver,
                 error: "queue full; dropped the oldest notification",
@@ -219,6 +222,7 @@ impl Queue {
         items.push_back(job);
         drop(items);
         self.wake.notify_one();
+        dropped
     }
 
     async fn pop(&self) -> Job {
@@ -453,6 +457,34 @@ mod tests {
     use crate::config::Matcher;
     use std::sync::atomic::{AtomicU32, Ordering};
     use transport::BoxFuture;
+
+    #[test]
+    fn a_full_queue_hands_back_the_job_it_dropped() {
+        let job = |id: i64| Job {
+            id,
+            group_key: format!("g{id}"),
+            notification: Notification {
+                receiver: "r".into(),
+                status: AlertStatus::Firing,
+                group_key: format!("g{id}"),
+                group_labels: Vec::new(),
+                common_labels: Vec::new(),
+                common_annotations: Vec::new(),
+                external_url: String::new(),
+                alerts: Vec::new(),
+                truncated_alerts: 0,
+            },
+            created_ms: 0,
+        };
+        let q = Queue::default();
+        for id in 0..QUEUE_CAPACITY as i64 {
+            assert!(q.push("r", job(id)).is_none());
+        }
+        // The oldest goes, and the pipeline must end it: its group waits.
+        let dropped = q.push("r", job(-1)).map(|j| j.group_key);
+        assert_eq!(dropped.as_deref(), Some("g0"));
+        assert_eq!(q.drain().len(), QUEUE_CAPACITY);
+    }
 
     /// Fails the first `failures` attempts with `error`, then accepts.
     struct Flaky {

@@ -387,7 +387,7 @@ impl Pipeline {
                 let _ = self.durable.complete(row.id, None);
                 continue;
             };
-            r.queue.push(
+            let dropped = r.queue.push(
                 &row.receiver,
                 Job {
                     id: row.id,
@@ -396,6 +396,7 @@ impl Pipeline {
                     created_ms: row.created_ms,
                 },
             );
+            self.end_dropped(dropped);
             self.in_flight
                 .insert(flush.group_key.clone(), (row.id, flush));
         }
@@ -677,7 +678,7 @@ impl Pipeline {
                     0
                 }
             };
-            r.queue.push(
+            let dropped = r.queue.push(
                 &r.cfg.name,
                 Job {
                     id,
@@ -686,9 +687,24 @@ impl Pipeline {
                     created_ms: now,
                 },
             );
+            self.end_dropped(dropped);
             self.in_flight.insert(f.group_key.clone(), (id, f));
         }
         self.forget_resolved();
+    }
+
+    /// Ends a job a full queue dropped as a failed delivery, so its group
+    /// stops waiting for it and tries again at its next `group_interval`
+    /// (otherwise the group would stay in flight for good).
+    fn end_dropped(&self, dropped: Option<Job>) {
+        if let Some(job) = dropped {
+            let _ = self.tx.send(Msg::Done {
+                id: job.id,
+                group_key: job.group_key,
+                delivered: false,
+                outcomes: Vec::new(),
+            });
+        }
     }
 
     /// Whether a route is inside a mute interval or outside its active ones.
