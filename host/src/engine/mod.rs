@@ -362,31 +362,36 @@ fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -
 }
 
 /// How long raw samples must be kept for these rules: the longest window
-/// (for backfill) plus the selector lookback. Rules with a `source` keep
-/// nothing here.
-pub fn retention_ms(rules: &[RuleConfig]) -> i64 {
-    let longest = rules
-        .iter()
-        .filter(|r| r.source.is_none())
-        .map(|r| r.window.as_millis() as i64)
+/// (for backfill) plus how far back the rule's query reads from each step
+/// (its ranges, offsets, subqueries or selector lookback). Rules with a
+/// `source` keep nothing here.
+pub fn retention_ms<'a>(rules: impl IntoIterator<Item = &'a RuleSpec>) -> i64 {
+    rules
+        .into_iter()
+        .filter_map(|r| {
+            let q = r.query.local()?;
+            let window = i64::try_from(r.cfg.window.as_millis()).unwrap_or(i64::MAX);
+            Some(window.saturating_add(q.lookbehind_ms().max(LOOKBACK_MS)))
+        })
         .max()
-        .unwrap_or(0);
-    longest + LOOKBACK_MS
+        .unwrap_or(LOOKBACK_MS)
 }
 
 /// An active alert as the API shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertView {
-    pub rule: String,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub state: String,
+    pub rule: Arc<str>,
+    /// Shared with the rule's view cache and earlier snapshots: views are
+    /// republished at every evaluation, labels and annotations rarely change.
+    pub labels: Arc<BTreeMap<String, String>>,
+    pub annotations: Arc<BTreeMap<String, String>>,
+    pub state: &'static str,
     pub active_at_ms: i64,
     pub fired_at_ms: Option<i64>,
     pub value: f64,
     /// The alert's fingerprint, 16 hex digits (as in notifications); the
     /// key for acknowledging it.
-    pub fingerprint: String,
+    pub fingerprint: Arc<str>,
 }
 
 /// A rule as the API shows it.
@@ -412,7 +417,8 @@ pub struct RuleStatus {
     /// (backfilled ones included).
     pub window_points: usize,
     pub evaluations: u64,
-    pub alerts: Vec<AlertView>,
+    /// A snapshot: readers clone the `Arc`, not the alerts.
+    pub alerts: Arc<Vec<AlertView>>,
 }
 
 /// A plugin file as the API shows it.
@@ -614,7 +620,7 @@ pub fn alert_counts(rules: &[RuleStatus]) -> (usize, usize) {
     let count = |state: &str| {
         rules
             .iter()
-            .flat_map(|r| &r.alerts)
+            .flat_map(|r| r.alerts.iter())
             .filter(|a| a.state == state)
             .count()
     };

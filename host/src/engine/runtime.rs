@@ -87,7 +87,9 @@ impl Runtime {
         let (catalog, _) = Catalog::scan(&cfg.plugin_dir, &sandbox, &Catalog::default());
         let compiled = compile(&cfg, &catalog, &sandbox)?;
         let durable = Arc::new(Durable::open(&cfg.data_dir)?);
-        let store = Arc::new(SeriesStore::new(retention_ms(&cfg.rules)));
+        let store = Arc::new(SeriesStore::new(retention_ms(
+            compiled.rules.iter().map(|(s, _)| s),
+        )));
         shared.set_store(store.clone());
         let catalog = Arc::new(catalog);
         shared.set_catalog(catalog.clone());
@@ -292,7 +294,8 @@ impl Runtime {
                 "listen, data_dir and plugin_dir changes take effect at the next restart"
             );
         }
-        self.store.set_retention(retention_ms(&cfg.rules));
+        self.store
+            .set_retention(retention_ms(compiled.rules.iter().map(|(s, _)| s)));
         let Compiled { rules, receivers } = compiled;
         self.notifier.configure(notify_settings(&cfg), receivers);
         self.shared.set_api_token(cfg.api_token.clone());

@@ -203,17 +203,24 @@ mod tests {
             "[[sources]]\nname = \"fake\"\nkind = \"prometheus\"\nurl = \"{url}\"\n\n\
              [[rules]]\nname = \"Up\"\nsource = \"fake\"\nquery = \"up == 1 unsupported_by_vigil\"\n\
              every = \"500ms\"\nwindow = \"5s\"\n\n\
-             [[rules]]\nname = \"Local\"\nquery = \"up\"\nwindow = \"1h\"\n"
+             [[rules]]\nname = \"Local\"\nquery = \"up\"\nwindow = \"1h\"\n\n\
+             [[rules]]\nname = \"Ranged\"\nquery = \"count_over_time(up[2h])\"\nwindow = \"30s\"\n"
         );
         let cfg = crate::config::parse(Path::new("/nonexistent/vigil.toml"), &text).unwrap();
-        // Only the local rule keeps samples in the store.
-        assert_eq!(
-            retention_ms(&cfg.rules),
-            3_600_000 + crate::query::LOOKBACK_MS
-        );
         let sandbox = Sandbox::new(None, Limits::default()).unwrap();
         // The source's query is not Vigil's to parse.
         let compiled = compile(&cfg, &Catalog::default(), &sandbox).unwrap();
+        // Only local rules keep samples in the store, each its window plus
+        // what its query reads before a step: the 2h range outlasts the 1h
+        // window.
+        assert_eq!(
+            retention_ms(compiled.rules.iter().map(|(s, _)| s)),
+            30_000 + 7_200_000
+        );
+        assert_eq!(
+            retention_ms(compiled.rules.iter().take(2).map(|(s, _)| s)),
+            3_600_000 + crate::query::LOOKBACK_MS
+        );
         let (spec, check) = compiled.rules.into_iter().next().unwrap();
         assert!(check.is_none());
         assert!(spec.metric_names.is_empty() && !spec.reads_unnamed);

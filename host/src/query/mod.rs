@@ -230,6 +230,15 @@ impl Query {
         self.unnamed
     }
 
+    /// How far before the evaluation time the query reads samples: the
+    /// longest range or lookback plus offsets, through nested subqueries.
+    /// The store must keep this much history beyond a rule's window, or a
+    /// `[1h]` range would see only what the window happens to hold.
+    /// Selectors pinned with `@` read fixed times and are not counted.
+    pub fn lookbehind_ms(&self) -> i64 {
+        lookbehind(&self.plan.root, self.lookback_ms, self.subquery_step_ms)
+    }
+
     /// Whether a series can feed the query: some selector matches it.
     pub fn matches(&self, labels: &Labels) -> bool {
         self.selectors
@@ -413,6 +422,46 @@ impl Query {
 }
 
 /// Calls `f` on every selector of the plan, in range selectors too.
+/// See [`Query::lookbehind_ms`]. A subquery reads its range, plus one of
+/// its steps for alignment, plus what its inner expression reads.
+fn lookbehind(node: &Node, lookback: i64, sub_step: i64) -> i64 {
+    let shifted = |at: plan::At, offset: i64, span: i64| match at {
+        plan::At::Step => offset.saturating_add(span).max(0),
+        _ => 0,
+    };
+    match node {
+        Node::Number(_) | Node::Str(_) => 0,
+        Node::Selector(s) => shifted(s.at, s.offset_ms, lookback),
+        Node::Matrix(m) => shifted(m.sel.at, m.sel.offset_ms, m.range_ms),
+        Node::Subquery(sq) => {
+            let inner = lookbehind(&sq.expr, lookback, sub_step);
+            let step = sq.step_ms.unwrap_or(sub_step).max(1);
+            shifted(
+                sq.at,
+                sq.offset_ms,
+                sq.range_ms.saturating_add(step).saturating_add(inner),
+            )
+        }
+        Node::Call(c) => c
+            .args
+            .iter()
+            .map(|a| lookbehind(a, lookback, sub_step))
+            .max()
+            .unwrap_or(0),
+        Node::Aggregate(a) => {
+            let p = a
+                .param
+                .as_ref()
+                .map_or(0, |p| lookbehind(p, lookback, sub_step));
+            p.max(lookbehind(&a.expr, lookback, sub_step))
+        }
+        Node::Binary(b) => {
+            lookbehind(&b.lhs, lookback, sub_step).max(lookbehind(&b.rhs, lookback, sub_step))
+        }
+        Node::Neg(n) => lookbehind(n, lookback, sub_step),
+    }
+}
+
 fn walk_selectors(node: &Node, f: &mut impl FnMut(&plan::Selector)) {
     match node {
         Node::Number(_) | Node::Str(_) => {}
@@ -449,6 +498,23 @@ mod tests {
             store.append(&batch);
         }
         store
+    }
+
+    #[test]
+    fn lookbehind_covers_ranges_offsets_and_subqueries() {
+        let lb = |q: &str| Query::parse(q).unwrap().lookbehind_ms();
+        assert_eq!(lb("1 + 2"), 0);
+        assert_eq!(lb("up"), LOOKBACK_MS);
+        assert_eq!(lb("up offset 10m"), 600_000 + LOOKBACK_MS);
+        assert_eq!(lb("rate(x[1h]) / rate(y[5m])"), 3_600_000);
+        assert_eq!(lb("rate(x[5m] offset 1h)"), 3_900_000);
+        // Range 24h, step 1m, inner rate reads 2m.
+        assert_eq!(
+            lb("max_over_time(sum(rate(x[2m]))[24h:1m])"),
+            86_400_000 + 60_000 + 120_000
+        );
+        assert_eq!(lb("sum(x @ 100)"), 0);
+        assert_eq!(lb("topk(scalar(count_over_time(y[30m])), x)"), 1_800_000);
     }
 
     #[test]
