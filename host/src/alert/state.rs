@@ -21,13 +21,19 @@ pub enum AlertState {
     Firing,
 }
 
-impl fmt::Display for AlertState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl AlertState {
+    pub fn as_str(self) -> &'static str {
+        match self {
             AlertState::Inactive => "inactive",
             AlertState::Pending => "pending",
             AlertState::Firing => "firing",
-        })
+        }
+    }
+}
+
+impl fmt::Display for AlertState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -100,11 +100,11 @@ async fn ack(
         return r;
     }
     let Json(req) = body.unwrap_or_default();
-    let Some(alert) = s
-        .rule_statuses()
-        .into_iter()
-        .flat_map(|r| r.alerts)
-        .find(|a| a.fingerprint == fingerprint && a.state == "firing")
+    let statuses = s.rule_statuses();
+    let Some(alert) = statuses
+        .iter()
+        .flat_map(|r| r.alerts.iter())
+        .find(|a| *a.fingerprint == *fingerprint && a.state == "firing")
     else {
         return failure(
             StatusCode::NOT_FOUND,
@@ -158,10 +158,10 @@ async fn metrics(State(s): State<Arc<Shared>>) -> Response {
 async fn alerts(State(s): State<Arc<Shared>>) -> Response {
     let notifier = s.notifier();
     let acks = notifier.as_ref().map(|n| n.acks()).unwrap_or_default();
-    let alerts: Vec<serde_json::Value> = s
-        .rule_statuses()
-        .into_iter()
-        .flat_map(|r| r.alerts)
+    let statuses = s.rule_statuses();
+    let alerts: Vec<serde_json::Value> = statuses
+        .iter()
+        .flat_map(|r| r.alerts.iter())
         .map(|a| {
             let labels = crate::store::labels::Labels::from_pairs(
                 a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -173,7 +173,7 @@ async fn alerts(State(s): State<Arc<Shared>>) -> Response {
             let ack = u64::from_str_radix(&a.fingerprint, 16)
                 .ok()
                 .and_then(|fp| acks.get(&fp).cloned());
-            let mut v = serde_json::to_value(&a).unwrap_or_default();
+            let mut v = serde_json::to_value(a).unwrap_or_default();
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("silencedBy".into(), json!(silenced_by));
                 obj.insert("acknowledged".into(), json!(ack));

@@ -52,7 +52,7 @@ pub fn render(s: &Shared) -> String {
     let acks = notifier.as_ref().map(|n| n.acks()).unwrap_or_default();
     h.push_str("<h2>Alerts</h2><table><tr><th>state</th><th>alert</th><th>labels</th><th>value</th><th>since</th><th>summary</th><th>notifications</th></tr>");
     for r in &rules {
-        for a in &r.alerts {
+        for a in r.alerts.iter() {
             // What holds this alert's notifications back, if anything.
             let pairs = crate::store::labels::Labels::from_pairs(
                 a.labels.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -80,7 +80,7 @@ pub fn render(s: &Shared) -> String {
                 h,
                 "<tr><td><span class='badge {st}'>{st}</span></td><td>{name}</td><td><code>{labels}</code></td><td>{value}</td><td>{since}</td><td>{summary}</td><td>{muted}</td></tr>",
                 muted = esc(&muted.join("; ")),
-                st = esc(&a.state),
+                st = esc(a.state),
                 name = esc(&r.name),
                 labels = esc(&labels.join(", ")),
                 value = a.value,

@@ -58,6 +58,10 @@ pub(crate) struct RuleCore {
     /// A rule with a source: backfill its windows from the source before
     /// the next step (see `source.rs`).
     pub(crate) remote_backfill: bool,
+    /// The last published view of each active alert, by fingerprint.
+    views: HashMap<u64, AlertView>,
+    /// The rule's name, shared by its alert views.
+    name: Arc<str>,
 }
 
 /// What one evaluation produced.
@@ -73,6 +77,7 @@ pub(crate) struct Outcome {
 impl RuleCore {
     pub(crate) fn new(spec: Arc<RuleSpec>, check: Option<CheckInstance>) -> Self {
         let window_ms = spec.cfg.window.as_millis() as i64;
+        let name = Arc::from(spec.cfg.name.as_str());
         let mut alerts = AlertingRule::new(spec.alert.clone());
         alerts.set_external(Labels::default(), spec.external_url.clone());
         RuleCore {
@@ -86,6 +91,8 @@ impl RuleCore {
             rule_state: Vec::new(),
             labels: LabelCache::default(),
             remote_backfill: false,
+            views: HashMap::new(),
+            name,
         }
     }
 
@@ -333,25 +340,50 @@ impl RuleCore {
         out
     }
 
-    pub(crate) fn alert_views(&self) -> Vec<AlertView> {
-        self.alerts
-            .alerts()
-            .filter(|a| a.is_active())
-            .map(|a| AlertView {
-                rule: self.spec.cfg.name.clone(),
-                labels: a
-                    .labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-                annotations: a.annotations.clone(),
-                state: a.state.to_string(),
-                active_at_ms: a.active_at,
-                fired_at_ms: a.fired_at,
-                value: a.value,
-                fingerprint: format!("{:016x}", a.fingerprint),
-            })
-            .collect()
+    /// The active alerts as the API shows them. What does not change
+    /// between evaluations (labels, fingerprint, usually the annotations)
+    /// comes from the cache of the previous call, so republishing views at
+    /// every evaluation allocates only the list.
+    pub(crate) fn alert_views(&mut self) -> Arc<Vec<AlertView>> {
+        if *self.name != *self.spec.cfg.name {
+            self.name = Arc::from(self.spec.cfg.name.as_str());
+        }
+        let rule = &self.name;
+        let mut old = std::mem::take(&mut self.views);
+        let mut views = Vec::new();
+        for a in self.alerts.alerts().filter(|a| a.is_active()) {
+            let view = match old.remove(&a.fingerprint) {
+                Some(mut v) => {
+                    if *v.annotations != a.annotations {
+                        v.annotations = Arc::new(a.annotations.clone());
+                    }
+                    v.rule = rule.clone();
+                    v.state = a.state.as_str();
+                    v.active_at_ms = a.active_at;
+                    v.fired_at_ms = a.fired_at;
+                    v.value = a.value;
+                    v
+                }
+                None => AlertView {
+                    rule: rule.clone(),
+                    labels: Arc::new(
+                        a.labels
+                            .iter()
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    ),
+                    annotations: Arc::new(a.annotations.clone()),
+                    state: a.state.as_str(),
+                    active_at_ms: a.active_at,
+                    fired_at_ms: a.fired_at,
+                    value: a.value,
+                    fingerprint: Arc::from(format!("{:016x}", a.fingerprint)),
+                },
+            };
+            self.views.insert(a.fingerprint, view.clone());
+            views.push(view);
+        }
+        Arc::new(views)
     }
 
     fn save_check_state(&self, durable: &Durable) {
@@ -535,7 +567,7 @@ impl RuleTask {
             (core, out)
         })
         .await;
-        let (core, mut out) = match joined {
+        let (mut core, mut out) = match joined {
             Ok(x) => x,
             Err(e) => {
                 // A bug, not a plugin failure (plugins cannot panic the host).
@@ -559,12 +591,13 @@ impl RuleTask {
         {
             out.error = Some((e.to_string(), "plugin_reload"));
         }
-        self.finish(&core, &out);
+        self.finish(&mut core, &out);
         self.core = Some(core);
     }
 
-    fn finish(&self, core: &RuleCore, out: &Outcome) {
-        let name = &core.spec.cfg.name;
+    fn finish(&self, core: &mut RuleCore, out: &Outcome) {
+        let spec = core.spec.clone();
+        let name = &spec.cfg.name;
         match &out.error {
             None => events::RuleEvaluated {
                 rule: name,
@@ -604,6 +637,7 @@ impl RuleTask {
                 Err(e) => tracing::error!(rule = %name, error = %e, "cannot serialize alert state"),
             }
         }
+        let views = core.alert_views();
         self.shared.update_rule(name, |st| {
             st.last_evaluation_ms = out.at_ms;
             st.last_duration_seconds = out.duration.as_secs_f64();
@@ -611,7 +645,7 @@ impl RuleTask {
             st.window_points = core.windows.points();
             st.evaluations += 1;
             st.last_error = out.error.as_ref().map(|(e, _)| e.clone());
-            st.alerts = core.alert_views();
+            st.alerts = views;
         });
     }
 
@@ -645,4 +679,70 @@ fn alert_input<'a>(labels: &'a Labels, value: f64, v: &'a Verdict) -> AlertInput
 /// query has a selector without a metric name.
 fn feeds(spec: &RuleSpec, ev: &ScrapeLanded) -> bool {
     spec.reads_unnamed || spec.metric_names.iter().any(|n| ev.names.contains(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::engine::{Catalog, compile};
+    use crate::sandbox::Limits;
+
+    fn core_for(text: &str) -> RuleCore {
+        let cfg = crate::config::parse(Path::new("/nonexistent/vigil.toml"), text).unwrap();
+        let sandbox = Sandbox::new(None, Limits::default()).unwrap();
+        let compiled = compile(&cfg, &Catalog::default(), &sandbox).unwrap();
+        let (spec, check) = compiled.rules.into_iter().next().unwrap();
+        RuleCore::new(Arc::new(spec), check)
+    }
+
+    #[test]
+    fn alert_views_reuse_what_did_not_change() {
+        let mut core = core_for(
+            "[[rules]]\nname = \"High\"\nquery = \"x > 1\"\n\
+             [rules.annotations]\nsummary = \"{{ $value }}\"\n",
+        );
+        let store = SeriesStore::new(i64::MAX / 4);
+        let a = store.intern(Labels::from_pairs([("__name__", "x"), ("job", "a")]));
+        let b = store.intern(Labels::from_pairs([("__name__", "x"), ("job", "b")]));
+        let t = 1_700_000_000_000;
+        store.append(&[(a, t, 2.0), (b, t, 3.0)]);
+        core.evaluate(&store, t, "http://v");
+        let first = core.alert_views();
+        assert_eq!(first.len(), 2);
+        assert!(
+            first
+                .iter()
+                .all(|v| v.state == "firing" && &*v.rule == "High")
+        );
+
+        // b's value (so its annotation) changes, a's does not; then a goes.
+        store.append(&[(a, t + 1000, 2.0), (b, t + 1000, 4.0)]);
+        core.evaluate(&store, t + 1000, "http://v");
+        let second = core.alert_views();
+        let find = |views: &[AlertView], job: &str| {
+            views
+                .iter()
+                .find(|v| v.labels.get("job").map(String::as_str) == Some(job))
+                .cloned()
+                .unwrap()
+        };
+        let (a1, a2) = (find(&first, "a"), find(&second, "a"));
+        assert!(Arc::ptr_eq(&a1.labels, &a2.labels));
+        assert!(Arc::ptr_eq(&a1.annotations, &a2.annotations));
+        let (b1, b2) = (find(&first, "b"), find(&second, "b"));
+        assert!(Arc::ptr_eq(&b1.labels, &b2.labels));
+        assert_eq!(b1.annotations.get("summary").unwrap(), "3");
+        assert_eq!(b2.annotations.get("summary").unwrap(), "4");
+        assert_eq!(b2.value, 4.0);
+
+        store.append(&[(a, t + 2000, 0.0), (b, t + 2000, 4.0)]);
+        core.evaluate(&store, t + 2000, "http://v");
+        let third = core.alert_views();
+        assert_eq!(third.len(), 1);
+        assert_eq!(core.views.len(), 1, "the cache forgets resolved alerts");
+        // The earlier snapshot is untouched.
+        assert_eq!(first.len(), 2);
+    }
 }
