@@ -75,5 +75,29 @@ async fn the_demo_fires_and_resolves_within_a_minute() {
         },
     )
     .await;
+    // The latency climb (31 s to 51 s into the cycle) leaves the `ewma`
+    // band: the API gives the band the check expected, below the value,
+    // and the status page draws it.
+    let api = format!("http://127.0.0.1:{port}/api/v1/alerts");
+    let home = format!("http://127.0.0.1:{port}/");
+    let (value, upper) = eventually(
+        Duration::from_secs(45),
+        "the ewma latency alert with its band, in the API and on the page",
+        || async {
+            let v: serde_json::Value = reqwest::get(&api).await.ok()?.json().await.ok()?;
+            let page = reqwest::get(&home).await.ok()?.text().await.ok()?;
+            let found = v["data"]["alerts"].as_array()?.iter().find_map(|a| {
+                (a["labels"]["alertname"] == "ModelLatencyAnomalous" && a["state"] == "firing")
+                    .then(|| Some((a["value"].as_f64()?, a["band"]["upper"].as_f64()?)))
+                    .flatten()
+            })?;
+            page.contains("<svg class=band").then_some(found)
+        },
+    )
+    .await;
+    assert!(
+        value > upper,
+        "the value {value} is above the band's upper {upper}"
+    );
     let _ = child.kill().await;
 }

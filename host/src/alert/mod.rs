@@ -162,6 +162,8 @@ pub struct AlertInput<'a> {
     /// Labels the verdict adds (overriding series and rule labels; an
     /// empty value removes the label).
     pub labels_added: &'a [(String, String)],
+    /// The range the check expected the value in, `(lower, upper)`.
+    pub band: Option<(f64, f64)>,
 }
 
 impl<'a> AlertInput<'a> {
@@ -174,6 +176,7 @@ impl<'a> AlertInput<'a> {
             score,
             severity: None,
             labels_added: &[],
+            band: None,
         }
     }
 }
@@ -239,6 +242,7 @@ struct Update {
     labels: Labels,
     annotations: BTreeMap<String, String>,
     value: f64,
+    band: Option<(f64, f64)>,
 }
 
 impl AlertingRule {
@@ -398,6 +402,7 @@ impl AlertingRule {
                             labels,
                             annotations,
                             value: input.value,
+                            band: input.band,
                         },
                     );
                 }
@@ -417,6 +422,7 @@ impl AlertingRule {
             match self.state.alerts.get_mut(&fp) {
                 Some(a) if a.is_active() => {
                     a.value = up.value;
+                    a.band = up.band;
                     a.annotations = up.annotations;
                     a.keep_firing_since = None;
                 }
@@ -430,6 +436,7 @@ impl AlertingRule {
                             annotations: up.annotations,
                             state: AlertState::Pending,
                             value: up.value,
+                            band: up.band,
                             active_at: now_ms,
                             fired_at: None,
                             resolved_at: None,

@@ -59,6 +59,11 @@ pub struct Alert {
     /// The series' value at the last firing evaluation.
     #[serde(with = "float_text")]
     pub value: f64,
+    /// The range the check expected the value in at the last firing
+    /// evaluation, for the status page. Not saved: the next evaluation
+    /// gives it again.
+    #[serde(skip)]
+    pub band: Option<(f64, f64)>,
     /// When the condition started holding (the alert became pending).
     pub active_at: i64,
     /// When the alert started firing.

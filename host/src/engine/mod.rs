@@ -389,9 +389,29 @@ pub struct AlertView {
     pub active_at_ms: i64,
     pub fired_at_ms: Option<i64>,
     pub value: f64,
+    /// The range the check expected the value in (an `ewma` band, a
+    /// threshold), when it says.
+    pub band: Option<ExpectedBand>,
     /// The alert's fingerprint, 16 hex digits (as in notifications); the
     /// key for acknowledging it.
     pub fingerprint: Arc<str>,
+}
+
+/// The range a check expected a value in; an unbounded side is `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExpectedBand {
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
+}
+
+impl From<(f64, f64)> for ExpectedBand {
+    fn from((lower, upper): (f64, f64)) -> Self {
+        let side = |v: f64| v.is_finite().then_some(v);
+        ExpectedBand {
+            lower: side(lower),
+            upper: side(upper),
+        }
+    }
 }
 
 /// A rule as the API shows it.

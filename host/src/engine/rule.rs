@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc, watch};
 
 use super::plugins::Catalog;
 use super::window::Windows;
-use super::{AlertView, RuleSpec, Shared};
+use super::{AlertView, ExpectedBand, RuleSpec, Shared};
 use crate::alert::{self, AlertInput, AlertState, AlertingRule, CheckStatus, RuleState};
 use crate::collect::scrape::{ScrapeLanded, now_ms};
 use crate::notify::Notifier;
@@ -362,6 +362,7 @@ impl RuleCore {
                     v.active_at_ms = a.active_at;
                     v.fired_at_ms = a.fired_at;
                     v.value = a.value;
+                    v.band = a.band.map(ExpectedBand::from);
                     v
                 }
                 None => AlertView {
@@ -377,6 +378,7 @@ impl RuleCore {
                     active_at_ms: a.active_at,
                     fired_at_ms: a.fired_at,
                     value: a.value,
+                    band: a.band.map(ExpectedBand::from),
                     fingerprint: Arc::from(format!("{:016x}", a.fingerprint)),
                 },
             };
@@ -671,6 +673,7 @@ fn alert_input<'a>(labels: &'a Labels, value: f64, v: &'a Verdict) -> AlertInput
     AlertInput {
         severity: v.severity.as_deref(),
         labels_added: &v.labels,
+        band: v.band.map(|b| (b.lower, b.upper)),
         ..AlertInput::new(labels, value, status, v.score)
     }
 }
