@@ -17,6 +17,7 @@
 //!   an empty group is dropped.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::config::GroupBy;
@@ -43,7 +44,9 @@ pub struct LogEntry {
 
 #[derive(Debug, Clone)]
 struct Member {
-    alert: Alert,
+    /// Shared with the pipeline's map of alerts and every other group the
+    /// alert is in.
+    alert: Arc<Alert>,
     /// Bumped on every update, so a flush only drops the version it sent.
     version: u64,
 }
@@ -155,8 +158,9 @@ impl Groups {
         send_resolved: bool,
         opts: &GroupOpts,
         labels: &Labels,
-        alert: Alert,
+        alert: impl Into<Arc<Alert>>,
     ) -> String {
+        let alert: Arc<Alert> = alert.into();
         let glabels = group_labels(labels, &opts.group_by);
         let key = format!("{route_key}:{glabels}");
         let group = self.groups.entry(key.clone()).or_insert_with(|| Group {
@@ -395,7 +399,7 @@ fn needs_update(
 fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> Notification {
     let mut alerts: Vec<&Alert> = included
         .iter()
-        .filter_map(|fp| g.alerts.get(fp).map(|m| &m.alert))
+        .filter_map(|fp| g.alerts.get(fp).map(|m| &*m.alert))
         .collect();
     // Alertmanager sorts alerts by their labels.
     alerts.sort_by(|a, b| a.labels.cmp(&b.labels));

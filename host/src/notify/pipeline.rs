@@ -284,7 +284,7 @@ impl Drop for ReceiverHandle {
 struct Pipeline {
     settings: Settings,
     /// Alerts by fingerprint: firing, or resolved and not yet notified.
-    alerts: HashMap<u64, (Labels, Alert)>,
+    alerts: HashMap<u64, (Labels, Arc<Alert>)>,
     groups: Groups,
     receivers: HashMap<String, ReceiverHandle>,
     /// Group key -> the outbox id and flush being delivered.
@@ -318,7 +318,7 @@ impl Pipeline {
                             if a.status == AlertStatus::Resolved {
                                 self.resolved.insert(fp);
                             }
-                            self.alerts.insert(fp, (labels, a));
+                            self.alerts.insert(fp, (labels, Arc::new(a)));
                         }
                         Err(e) => tracing::error!(error = %e, "dropping an unreadable saved alert"),
                     }
@@ -441,7 +441,7 @@ impl Pipeline {
         std::mem::swap(&mut groups, &mut self.groups);
         self.groups = groups.with_log_only();
         let now = now_ms();
-        let alerts: Vec<(Labels, Alert)> = self.alerts.values().cloned().collect();
+        let alerts: Vec<(Labels, Arc<Alert>)> = self.alerts.values().cloned().collect();
         for (labels, alert) in alerts {
             self.group(now, &labels, alert);
         }
@@ -449,7 +449,7 @@ impl Pipeline {
 
     /// Puts an alert into its group on every route it matches; returns the
     /// groups' keys.
-    fn group(&mut self, now: i64, labels: &Labels, alert: Alert) -> Vec<String> {
+    fn group(&mut self, now: i64, labels: &Labels, alert: Arc<Alert>) -> Vec<String> {
         let mut keys = Vec::new();
         let mut matches = Vec::new();
         let root = &self.settings.route;
@@ -501,6 +501,7 @@ impl Pipeline {
                 Some(f) => f.observe(fp, alert.status, now),
                 None => FlapEvent::Normal,
             };
+            let alert = Arc::new(alert);
             self.alerts.insert(fp, (labels.clone(), alert.clone()));
             match event {
                 FlapEvent::Normal => {
@@ -508,7 +509,7 @@ impl Pipeline {
                 }
                 FlapEvent::StartedFlapping => {
                     // Held firing, announced once, until it settles.
-                    let mut held = alert;
+                    let mut held = Alert::clone(&alert);
                     held.status = AlertStatus::Firing;
                     held.ends_at = None;
                     held.annotations.retain(|(k, _)| k != FLAPPING_ANNOTATION);
@@ -520,7 +521,7 @@ impl Pipeline {
                         flapping: true,
                     }
                     .emit();
-                    for key in self.group(now, &labels, held) {
+                    for key in self.group(now, &labels, Arc::new(held)) {
                         self.groups.force(&key);
                     }
                 }
@@ -841,7 +842,7 @@ struct Filter<'a> {
     in_flight: &'a HashMap<String, (i64, Flush)>,
     controls: &'a Controls,
     inhibitor: &'a Inhibitor,
-    alerts: &'a HashMap<u64, (Labels, Alert)>,
+    alerts: &'a HashMap<u64, (Labels, Arc<Alert>)>,
     now: i64,
 }
 
