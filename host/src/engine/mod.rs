@@ -27,6 +27,7 @@ use crate::notify::Renderer;
 use crate::query::remote::RemoteSource;
 use crate::query::{LOOKBACK_MS, Query};
 use crate::sandbox::{CheckInstance, Limits, PluginError, PluginKind, Sandbox};
+use crate::store::Retention;
 use plugins::Catalog;
 
 pub use rule::RuleCommand;
@@ -361,20 +362,27 @@ fn missing_plugin(name: &str, kind: PluginKind, catalog: &Catalog, dir: &Path) -
     msg
 }
 
-/// How long raw samples must be kept for these rules: the longest window
-/// (for backfill) plus how far back the rule's query reads from each step
-/// (its ranges, offsets, subqueries or selector lookback). Rules with a
-/// `source` keep nothing here.
-pub fn retention_ms<'a>(rules: impl IntoIterator<Item = &'a RuleSpec>) -> i64 {
-    rules
-        .into_iter()
-        .filter_map(|r| {
-            let q = r.query.local()?;
-            let window = i64::try_from(r.cfg.window.as_millis()).unwrap_or(i64::MAX);
-            Some(window.saturating_add(q.lookbehind_ms().max(LOOKBACK_MS)))
-        })
-        .max()
-        .unwrap_or(LOOKBACK_MS)
+/// How long raw samples must be kept for these rules, per metric: the
+/// rule's window (for backfill) plus how far back its query reads from each
+/// step (ranges, offsets, subqueries, or the selector lookback), for every
+/// metric the query names; for every metric when a selector names none.
+/// Rules with a `source` keep nothing here.
+pub fn retention<'a>(rules: impl IntoIterator<Item = &'a RuleSpec>) -> Retention {
+    let mut r = Retention::uniform(LOOKBACK_MS);
+    for spec in rules {
+        let Some(q) = spec.query.local() else {
+            continue;
+        };
+        let window = i64::try_from(spec.cfg.window.as_millis()).unwrap_or(i64::MAX);
+        let need = window.saturating_add(q.lookbehind_ms().max(LOOKBACK_MS));
+        if q.reads_unnamed() {
+            r.require(None, need);
+        }
+        for name in q.metric_names() {
+            r.require(Some(&name), need);
+        }
+    }
+    r
 }
 
 /// An active alert as the API shows it.

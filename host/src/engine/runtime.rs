@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 
 use super::plugins::Catalog;
 use super::rule::{RuleCommand, RuleCore, RuleTask};
-use super::{Compiled, Shared, compile, retention_ms};
+use super::{Compiled, Shared, compile, retention};
 use crate::collect::scrape::{ScrapeLanded, Scraper, TargetStatus, now_ms};
 use crate::config::{self, Config, ConfigErrors, TargetConfig};
 use crate::notify::transport::{HttpTransport, Reqwest};
@@ -87,9 +87,8 @@ impl Runtime {
         let (catalog, _) = Catalog::scan(&cfg.plugin_dir, &sandbox, &Catalog::default());
         let compiled = compile(&cfg, &catalog, &sandbox)?;
         let durable = Arc::new(Durable::open(&cfg.data_dir)?);
-        let store = Arc::new(SeriesStore::new(retention_ms(
-            compiled.rules.iter().map(|(s, _)| s),
-        )));
+        let store = Arc::new(SeriesStore::default());
+        store.set_retention_policy(retention(compiled.rules.iter().map(|(s, _)| s)));
         shared.set_store(store.clone());
         let catalog = Arc::new(catalog);
         shared.set_catalog(catalog.clone());
@@ -295,7 +294,7 @@ impl Runtime {
             );
         }
         self.store
-            .set_retention(retention_ms(compiled.rules.iter().map(|(s, _)| s)));
+            .set_retention_policy(retention(compiled.rules.iter().map(|(s, _)| s)));
         let Compiled { rules, receivers } = compiled;
         self.notifier.configure(notify_settings(&cfg), receivers);
         self.shared.set_api_token(cfg.api_token.clone());

@@ -124,7 +124,7 @@ mod tests {
     use super::*;
     use crate::alert::AlertState;
     use crate::engine::plugins::Catalog;
-    use crate::engine::{RuleQuery, compile, retention_ms};
+    use crate::engine::{RuleQuery, compile, retention};
     use crate::sandbox::{Limits, Sandbox};
     use crate::store::SeriesStore;
 
@@ -211,16 +211,15 @@ mod tests {
         // The source's query is not Vigil's to parse.
         let compiled = compile(&cfg, &Catalog::default(), &sandbox).unwrap();
         // Only local rules keep samples in the store, each its window plus
-        // what its query reads before a step: the 2h range outlasts the 1h
-        // window.
-        assert_eq!(
-            retention_ms(compiled.rules.iter().map(|(s, _)| s)),
-            30_000 + 7_200_000
-        );
-        assert_eq!(
-            retention_ms(compiled.rules.iter().take(2).map(|(s, _)| s)),
-            3_600_000 + crate::query::LOOKBACK_MS
-        );
+        // what its query reads before a step, for the metrics it reads: the
+        // 2h range outlasts the 1h window.
+        let lookback = crate::query::LOOKBACK_MS;
+        let all = retention(compiled.rules.iter().map(|(s, _)| s));
+        assert_eq!(all.for_name(Some("up")), 30_000 + 7_200_000);
+        assert_eq!(all.for_name(Some("other")), lookback);
+        let two = retention(compiled.rules.iter().take(2).map(|(s, _)| s));
+        assert_eq!(two.for_name(Some("up")), 3_600_000 + lookback);
+        assert_eq!(two.longest(), 3_600_000 + lookback);
         let (spec, check) = compiled.rules.into_iter().next().unwrap();
         assert!(check.is_none());
         assert!(spec.metric_names.is_empty() && !spec.reads_unnamed);

@@ -31,8 +31,57 @@ pub fn is_stale(v: f64) -> bool {
     v.to_bits() == STALE_NAN_BITS
 }
 
+/// How long samples are kept: per metric name, so one rule reading
+/// `x[6h]` keeps 6 h of `x` and not of every scraped series.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Retention {
+    /// For metrics no rule names (and the least any metric gets).
+    pub default_ms: i64,
+    /// For the metrics rules name.
+    pub by_name: HashMap<String, i64>,
+}
+
+impl Retention {
+    /// The same retention for every series.
+    pub fn uniform(ms: i64) -> Self {
+        Retention {
+            default_ms: ms.max(1),
+            by_name: HashMap::new(),
+        }
+    }
+
+    /// Keeps at least `ms` of the metric `name`, or of every metric.
+    pub fn require(&mut self, name: Option<&str>, ms: i64) {
+        match name {
+            Some(n) => {
+                let e = self.by_name.entry(n.to_string()).or_insert(ms);
+                *e = (*e).max(ms);
+            }
+            None => self.default_ms = self.default_ms.max(ms),
+        }
+    }
+
+    /// The retention of a series with this metric name.
+    pub fn for_name(&self, name: Option<&str>) -> i64 {
+        name.and_then(|n| self.by_name.get(n))
+            .map_or(self.default_ms, |&ms| ms.max(self.default_ms))
+            .max(1)
+    }
+
+    /// The longest retention of any series.
+    pub fn longest(&self) -> i64 {
+        self.by_name
+            .values()
+            .copied()
+            .fold(self.default_ms, i64::max)
+            .max(1)
+    }
+}
+
 struct Series {
     labels: Labels,
+    /// How far behind its newest sample this series keeps samples.
+    retention_ms: i64,
     timestamps: VecDeque<i64>,
     values: VecDeque<f64>,
     /// Wall-clock time of the last intern or append, for garbage collection.
@@ -45,7 +94,7 @@ struct Inner {
     /// held anywhere can only miss, never reach another series.
     series: Vec<Option<Box<Series>>>,
     by_name: HashMap<String, Vec<SeriesId>>,
-    retention_ms: i64,
+    retention: Retention,
     samples: usize,
     /// Bumped by every collection that removed something.
     gc_epoch: u64,
@@ -88,7 +137,7 @@ impl SeriesStore {
                 ids: HashMap::new(),
                 series: Vec::new(),
                 by_name: HashMap::new(),
-                retention_ms,
+                retention: Retention::uniform(retention_ms),
                 samples: 0,
                 gc_epoch: 0,
             }),
@@ -105,13 +154,30 @@ impl SeriesStore {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Sets how long samples are kept.
+    /// Sets how long samples are kept, the same for every series.
     pub fn set_retention(&self, retention_ms: i64) {
-        self.write().retention_ms = retention_ms.max(1);
+        self.set_retention_policy(Retention::uniform(retention_ms));
     }
 
+    /// Sets how long samples are kept, per metric name. Series held now
+    /// take the new retention at their next append.
+    pub fn set_retention_policy(&self, retention: Retention) {
+        let mut guard = self.write();
+        let inner = &mut *guard;
+        for s in inner.series.iter_mut().flatten() {
+            s.retention_ms = retention.for_name(s.labels.metric_name());
+        }
+        inner.retention = retention;
+    }
+
+    /// The longest retention of any series.
     pub fn retention_ms(&self) -> i64 {
-        self.read().retention_ms
+        self.read().retention.longest()
+    }
+
+    /// The retention of series with this metric name.
+    pub fn retention_of(&self, name: Option<&str>) -> i64 {
+        self.read().retention.for_name(name)
     }
 
     /// The id of a series, creating it on first sight.
@@ -128,8 +194,10 @@ impl SeriesStore {
             inner.by_name.entry(name.to_string()).or_default().push(id);
         }
         inner.ids.insert(labels.clone(), id);
+        let retention_ms = inner.retention.for_name(labels.metric_name());
         inner.series.push(Some(Box::new(Series {
             labels,
+            retention_ms,
             timestamps: VecDeque::new(),
             values: VecDeque::new(),
             touched_ms: wall_ms(),
@@ -141,7 +209,6 @@ impl SeriesStore {
     /// Prometheus drops them. Returns how many were kept.
     pub fn append(&self, samples: &[(SeriesId, i64, f64)]) -> usize {
         let mut inner = self.write();
-        let retention = inner.retention_ms;
         let now = wall_ms();
         let mut kept = 0usize;
         let mut trimmed = 0usize;
@@ -156,6 +223,7 @@ impl SeriesStore {
             s.timestamps.push_back(t);
             s.values.push_back(v);
             kept += 1;
+            let retention = s.retention_ms;
             while s
                 .timestamps
                 .front()
@@ -199,11 +267,12 @@ impl SeriesStore {
     pub fn gc(&self, now_ms: i64) -> usize {
         let mut guard = self.write();
         let inner = &mut *guard;
-        let cutoff = now_ms - inner.retention_ms;
         let mut dead: Vec<SeriesId> = Vec::new();
         let mut freed_samples = 0usize;
         for (i, slot) in inner.series.iter_mut().enumerate() {
-            if slot.as_ref().is_some_and(|s| s.touched_ms < cutoff)
+            if slot
+                .as_ref()
+                .is_some_and(|s| s.touched_ms < now_ms - s.retention_ms)
                 && let Some(s) = slot.take()
             {
                 freed_samples += s.timestamps.len();
@@ -295,6 +364,31 @@ mod tests {
         assert_eq!(store.select_instant(&q, 1_500, 5_000).len(), 2);
         // Outside the lookback nothing is.
         assert!(store.select_instant(&q, 10_000, 5_000).is_empty());
+    }
+
+    #[test]
+    fn retention_is_per_metric_name() {
+        let mut policy = Retention::uniform(5_000);
+        policy.require(Some("long"), 60_000);
+        policy.require(Some("short"), 1_000);
+        let store = SeriesStore::new(5_000);
+        let long = store.intern(series("long", "a"));
+        let other = store.intern(series("other", "a"));
+        store.set_retention_policy(policy.clone());
+        // Series interned after the change take it too.
+        let short = store.intern(series("short", "a"));
+        for t in (0..=100_000).step_by(1_000) {
+            store.append(&[(long, t, 1.0), (other, t, 1.0), (short, t, 1.0)]);
+        }
+        let reader = store.reader();
+        let kept = |id| reader.range(id, 0, 100_000).len();
+        assert_eq!(kept(long), 61, "60 s behind the newest sample, inclusive");
+        assert_eq!(kept(other), 6, "the default");
+        assert_eq!(kept(short), 6, "never below the default");
+        assert_eq!(store.retention_ms(), 60_000);
+        assert_eq!(store.retention_of(Some("long")), 60_000);
+        assert_eq!(store.retention_of(None), 5_000);
+        assert_eq!(store.sample_count(), 61 + 6 + 6);
     }
 
     #[test]
