@@ -316,11 +316,7 @@ impl RuleCore {
                 a.labels.clone(),
                 Alert {
                     status,
-                    labels: a
-                        .labels
-                        .iter()
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .collect(),
+                    labels: a.labels.clone(),
                     annotations: a
                         .annotations
                         .iter()

@@ -411,8 +411,8 @@ fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> N
         .filter(|a| g.send_resolved || a.status == AlertStatus::Firing)
         .cloned()
         .collect();
-    let common_labels = common(alerts.iter().map(|a| &a.labels));
-    let common_annotations = common(alerts.iter().map(|a| &a.annotations));
+    let common_labels = common(alerts.iter().map(|a| a.labels.pairs()));
+    let common_annotations = common(alerts.iter().map(|a| a.annotations.as_slice()));
     let status = if alerts.iter().any(|a| a.status == AlertStatus::Firing) {
         AlertStatus::Firing
     } else {
@@ -436,11 +436,11 @@ fn notification(g: &Group, key: &str, external_url: &str, included: &[u64]) -> N
 }
 
 /// The pairs every list has, with the same value.
-fn common<'a>(mut lists: impl Iterator<Item = &'a Vec<(String, String)>>) -> Vec<(String, String)> {
+fn common<'a>(mut lists: impl Iterator<Item = &'a [(String, String)]>) -> Vec<(String, String)> {
     let Some(first) = lists.next() else {
         return Vec::new();
     };
-    let mut out = first.clone();
+    let mut out = first.to_vec();
     for l in lists {
         out.retain(|p| l.contains(p));
     }
@@ -466,10 +466,7 @@ mod tests {
         let labels = Labels::from_pairs([("alertname", name), ("instance", instance)]);
         let a = Alert {
             status,
-            labels: labels
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            labels: labels.clone(),
             annotations: vec![("summary".into(), format!("{name} on {instance}"))],
             value: 1.0,
             starts_at: starts,
@@ -503,12 +500,7 @@ mod tests {
                     .alerts
                     .iter()
                     .map(|a| {
-                        let i = a
-                            .labels
-                            .iter()
-                            .find(|(k, _)| k == "instance")
-                            .map(|(_, v)| v.clone())
-                            .unwrap_or_default();
+                        let i = a.labels.get("instance").unwrap_or_default().to_string();
                         format!(
                             "{i}:{}",
                             if a.status == AlertStatus::Firing {
@@ -851,7 +843,7 @@ mod tests {
         fn muted(&mut self, _: u64, a: &Alert) -> bool {
             a.labels
                 .iter()
-                .any(|(k, v)| k == "instance" && self.muted.contains(&v.as_str()))
+                .any(|(k, v)| k == "instance" && self.muted.contains(&v))
         }
         fn acked(&self, fp: u64) -> bool {
             self.acked.contains(&fp)
@@ -865,8 +857,8 @@ mod tests {
         f.notification
             .alerts
             .iter()
-            .flat_map(|a| a.labels.iter().filter(|(k, _)| k == "instance"))
-            .map(|(_, v)| v.clone())
+            .filter_map(|a| a.labels.get("instance"))
+            .map(str::to_string)
             .collect()
     }
 

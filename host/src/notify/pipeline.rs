@@ -284,7 +284,7 @@ impl Drop for ReceiverHandle {
 struct Pipeline {
     settings: Settings,
     /// Alerts by fingerprint: firing, or resolved and not yet notified.
-    alerts: HashMap<u64, (Labels, Arc<Alert>)>,
+    alerts: HashMap<u64, Arc<Alert>>,
     groups: Groups,
     receivers: HashMap<String, ReceiverHandle>,
     /// Group key -> the outbox id and flush being delivered.
@@ -314,11 +314,10 @@ impl Pipeline {
                 for (fp, json) in rows {
                     match serde_json::from_str::<Alert>(&json) {
                         Ok(a) => {
-                            let labels = Labels::new(a.labels.clone());
                             if a.status == AlertStatus::Resolved {
                                 self.resolved.insert(fp);
                             }
-                            self.alerts.insert(fp, (labels, Arc::new(a)));
+                            self.alerts.insert(fp, Arc::new(a));
                         }
                         Err(e) => tracing::error!(error = %e, "dropping an unreadable saved alert"),
                     }
@@ -441,15 +440,16 @@ impl Pipeline {
         std::mem::swap(&mut groups, &mut self.groups);
         self.groups = groups.with_log_only();
         let now = now_ms();
-        let alerts: Vec<(Labels, Arc<Alert>)> = self.alerts.values().cloned().collect();
-        for (labels, alert) in alerts {
-            self.group(now, &labels, alert);
+        let alerts: Vec<Arc<Alert>> = self.alerts.values().cloned().collect();
+        for alert in alerts {
+            self.group(now, alert);
         }
     }
 
     /// Puts an alert into its group on every route it matches; returns the
     /// groups' keys.
-    fn group(&mut self, now: i64, labels: &Labels, alert: Arc<Alert>) -> Vec<String> {
+    fn group(&mut self, now: i64, alert: Arc<Alert>) -> Vec<String> {
+        let labels = &alert.labels;
         let mut keys = Vec::new();
         let mut matches = Vec::new();
         let root = &self.settings.route;
@@ -489,8 +489,8 @@ impl Pipeline {
 
     fn on_alerts(&mut self, alerts: Vec<(Labels, Alert)>) {
         let now = now_ms();
-        for (labels, alert) in alerts {
-            let fp = labels.fingerprint();
+        for (_, alert) in alerts {
+            let fp = alert.labels.fingerprint();
             if alert.status == AlertStatus::Resolved {
                 self.resolved.insert(fp);
                 self.unack(fp);
@@ -502,10 +502,10 @@ impl Pipeline {
                 None => FlapEvent::Normal,
             };
             let alert = Arc::new(alert);
-            self.alerts.insert(fp, (labels.clone(), alert.clone()));
+            self.alerts.insert(fp, alert.clone());
             match event {
                 FlapEvent::Normal => {
-                    self.group(now, &labels, alert);
+                    self.group(now, alert);
                 }
                 FlapEvent::StartedFlapping => {
                     // Held firing, announced once, until it settles.
@@ -517,11 +517,11 @@ impl Pipeline {
                         .push((FLAPPING_ANNOTATION.to_string(), "true".to_string()));
                     self.resolved.remove(&fp);
                     events::AlertFlapping {
-                        labels: &labels.to_string(),
+                        labels: &held.labels.to_string(),
                         flapping: true,
                     }
                     .emit();
-                    for key in self.group(now, &labels, Arc::new(held)) {
+                    for key in self.group(now, Arc::new(held)) {
                         self.groups.force(&key);
                     }
                 }
@@ -534,18 +534,18 @@ impl Pipeline {
 
     /// A flapping alert settled: its current state is notified.
     fn settle(&mut self, now: i64, fp: u64) {
-        let Some((labels, alert)) = self.alerts.get(&fp).cloned() else {
+        let Some(alert) = self.alerts.get(&fp).cloned() else {
             return;
         };
         events::AlertFlapping {
-            labels: &labels.to_string(),
+            labels: &alert.labels.to_string(),
             flapping: false,
         }
         .emit();
         if alert.status == AlertStatus::Resolved {
             self.resolved.insert(fp);
         }
-        for key in self.group(now, &labels, alert) {
+        for key in self.group(now, alert) {
             self.groups.force(&key);
         }
     }
@@ -631,15 +631,14 @@ impl Pipeline {
                 .collect(),
             self.alerts
                 .values()
-                .filter(|(_, a)| a.status == AlertStatus::Firing)
-                .map(|(l, _)| l),
+                .filter(|a| a.status == AlertStatus::Firing)
+                .map(|a| &a.labels),
         );
         let controls = self.controls.lock().unwrap_or_else(|e| e.into_inner());
         let mut filter = Filter {
             in_flight: &self.in_flight,
             controls: &controls,
             inhibitor: &inhibitor,
-            alerts: &self.alerts,
             now,
         };
         let flushes = self
@@ -842,15 +841,12 @@ struct Filter<'a> {
     in_flight: &'a HashMap<String, (i64, Flush)>,
     controls: &'a Controls,
     inhibitor: &'a Inhibitor,
-    alerts: &'a HashMap<u64, (Labels, Arc<Alert>)>,
     now: i64,
 }
 
 impl FlushFilter for Filter<'_> {
-    fn muted(&mut self, fingerprint: u64, _alert: &Alert) -> bool {
-        let Some((labels, _)) = self.alerts.get(&fingerprint) else {
-            return false;
-        };
+    fn muted(&mut self, _fingerprint: u64, alert: &Alert) -> bool {
+        let labels = &alert.labels;
         !self
             .controls
             .silences

@@ -30,7 +30,8 @@ pub enum AlertStatus {
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Alert {
     pub status: AlertStatus,
-    pub labels: Vec<(String, String)>,
+    /// Serialized as `[[name, value], ...]`, like the other label lists.
+    pub labels: crate::store::labels::Labels,
     pub annotations: Vec<(String, String)>,
     pub value: f64,
     pub starts_at: i64,
@@ -153,7 +154,7 @@ fn to_wit(n: &Notification) -> bindings::Notification {
             .iter()
             .map(|a| bindings::Alert {
                 status: status_to_wit(a.status),
-                labels: a.labels.clone(),
+                labels: a.labels.pairs().to_vec(),
                 annotations: a.annotations.clone(),
                 value: a.value,
                 starts_at: a.starts_at,

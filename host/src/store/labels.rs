@@ -110,6 +110,11 @@ impl Labels {
         h
     }
 
+    /// The pairs, sorted by name.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     pub fn into_pairs(self) -> Vec<(String, String)> {
         self.0
     }
