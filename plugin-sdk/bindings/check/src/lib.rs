@@ -138,6 +138,24 @@ impl<'a> Labels<'a> {
             .map(move |(&n, &v)| (c.string(n), c.string(v)))
     }
 
+    /// The labels as `(name, value)` indices into the batch's string
+    /// table, sorted by name. Equal indices are equal strings, so grouping
+    /// series by indices compares integers instead of text. Hosts intern
+    /// the strings, so equal strings nearly always share an index, but the
+    /// contract does not promise it: where it matters, merge groups whose
+    /// text is equal.
+    pub fn ids(&self) -> impl DoubleEndedIterator<Item = (u32, u32)> + ExactSizeIterator + 'a {
+        let c = self.columns;
+        let names = c.names.get(self.start..self.end).unwrap_or_default();
+        let values = c.values.get(self.start..self.end).unwrap_or_default();
+        names.iter().copied().zip(values.iter().copied())
+    }
+
+    /// The text of an index from [`Labels::ids`].
+    pub fn text(&self, id: u32) -> &'a str {
+        self.columns.string(id)
+    }
+
     /// The value of label `name`.
     pub fn get(&self, name: &str) -> Option<&'a str> {
         self.iter().find(|(n, _)| *n == name).map(|(_, v)| v)
